@@ -1,0 +1,3 @@
+"""metaexamples: synthetic formal-language experiments on causal language models."""
+
+__version__ = "0.1.0"
