@@ -1,0 +1,61 @@
+"""results.json: one file per job, the local source of truth the report reads.
+
+Schema (version 1; the same field names as the W&B summary, where `ppl/auroc` is
+`results["ppl"]["auroc"]`):
+
+    schema_version  1
+    run             run name: <grammar>-<condition>-<model>
+    status          "running" | "completed" | "failed"
+    error           one-line error message, or null
+    grammar, condition, model, decoding, seed, experiment, stages
+    timings         {stage: seconds}
+    data            {"folder", "counts", "tokens"}            (stage data)
+    train           {"steps", "final_loss", "tokens_per_s", ...} (stage train)
+    ppl             {"valid_ppl", "invalid_ppl", "gap", "ratio", "auroc", "aupr", "best_f1",
+                     "balanced_acc", ...}                     (stage eval_ppl)
+    gen             {"samples", "valid", "invalid", "validity_rate", "failures", ...}
+                                                              (stage eval_gen)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from metaexamples.io import read_json, write_json
+
+SCHEMA_VERSION = 1
+FILENAME = "results.json"
+
+
+class Results:
+    """The job's results, rewritten atomically after every stage so a crash keeps what finished."""
+
+    def __init__(self, run_dir: Path, header: dict[str, Any]) -> None:
+        self.path = Path(run_dir) / FILENAME
+        previous = read_json(self.path) if self.path.exists() else {}
+        # Re-running into the same folder (resume, or a later stage alone) keeps earlier sections.
+        self.data: dict[str, Any] = {**previous, "schema_version": SCHEMA_VERSION, **header,
+                                     "status": "running", "error": None}
+        self.data.setdefault("timings", {})
+        self.save()
+
+    def set(self, section: str, value: Any) -> None:
+        self.data[section] = value
+        self.save()
+
+    def timing(self, stage: str, seconds: float) -> None:
+        self.data["timings"][stage] = round(seconds, 3)
+        self.save()
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        self.data["status"] = status
+        self.data["error"] = error
+        self.save()
+
+    def save(self) -> None:
+        write_json(self.path, self.data)
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    return read_json(path)
