@@ -35,6 +35,10 @@ def run_stages(cfg: DictConfig, run_dir: Path, tracker: Tracker, results: Result
 
     state = PartialState()
     cache = cache_dir(cfg.paths)
+    if cfg.train.num_threads > 0:  # e.g. 1 per job when parallel jobs share a small CPU
+        import torch
+
+        torch.set_num_threads(cfg.train.num_threads)
     stages = list(cfg.stages)
 
     def timed(stage: str, fn):

