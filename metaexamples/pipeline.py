@@ -73,8 +73,7 @@ def run_stages(cfg: DictConfig, run_dir: Path, tracker: Tracker, results: Result
         from metaexamples.training import run_train_stage
 
         summary = timed("train", lambda: run_train_stage(cfg, bundle, run_dir, tracker, cache))
-        if results is not None:
-            results.set("train", summary)
+        _record(results, tracker, "train", summary)
 
     eval_stages = [s for s in ("eval_ppl", "eval_gen") if s in stages]
     if not eval_stages or not state.is_main_process:
@@ -84,12 +83,27 @@ def run_stages(cfg: DictConfig, run_dir: Path, tracker: Tracker, results: Result
     model, eval_tokenizer = _load_eval_model(cfg, run_dir, cache)
     if "eval_ppl" in stages:
         ppl = timed("eval_ppl", lambda: run_eval_ppl(cfg, bundle, model, eval_tokenizer, run_dir, tracker))
-        if results is not None:
-            results.set("ppl", ppl)
+        _record(results, tracker, "ppl", ppl)
     if "eval_gen" in stages:
         gen = timed("eval_gen", lambda: run_eval_gen(cfg, bundle, model, eval_tokenizer, run_dir, tracker))
-        if results is not None:
-            results.set("gen", gen)
+        _record(results, tracker, "gen", gen)
+
+
+def flatten(prefix: str, value) -> dict:
+    """{"gen": {"failures": {"rule": 3}}} -> {"gen/failures/rule": 3}: scalars only."""
+    if isinstance(value, dict):
+        out = {}
+        for key, sub in value.items():
+            out.update(flatten(f"{prefix}/{key}", sub))
+        return out
+    return {prefix: value} if isinstance(value, (int, float, str, bool)) or value is None else {}
+
+
+def _record(results: Results | None, tracker: Tracker, section: str, values: dict) -> None:
+    """One section into results.json and the W&B summary, under the same names."""
+    if results is not None:
+        results.set(section, values)
+    tracker.summary(flatten(section, values))
 
 
 def _load_eval_model(cfg: DictConfig, run_dir: Path, cache: Path):
