@@ -196,11 +196,13 @@ def print_report(report: dict) -> None:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:  # piped or redirected: don't squeeze the tables into 80 columns
+        console = Console(width=220)
     for title, columns, rows in (("Perplexity and Discrimination", PPL_COLUMNS, report["ppl_rows"]),
                                  ("Generation Validity", GEN_COLUMNS, report["gen_rows"])):
         table = Table(title=title)
         for header, _ in columns:
-            table.add_column(header, overflow="fold")
+            table.add_column(header, no_wrap=True)
         for row in rows:
             table.add_row(*row)
         console.print(table)
