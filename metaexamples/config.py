@@ -48,6 +48,7 @@ class ConditionConfig:
 @dataclass
 class DataConfig:
     num_symbols: int = 5
+    num_foreign: int = 3  # extra qualifying tokens outside the alphabet (foreign-symbol negatives)
     prefer_non_ascii: bool = True
     ascii_fallback: bool = True
     n_train_items: int = 20000  # synthetic items (examples + metaexamples) in the stream
@@ -189,7 +190,7 @@ def validate(cfg: DictConfig) -> None:
            f"must be in [0, 1], got {d.synthetic_mix_ratio}")
     _check(0.0 <= d.random_negative_fraction <= 1.0, "data.random_negative_fraction",
            f"must be in [0, 1], got {d.random_negative_fraction}")
-    for key in ("num_symbols", "n_train_items", "n_eval", "n_test", "block_size"):
+    for key in ("num_symbols", "num_foreign", "n_train_items", "n_eval", "n_test", "block_size"):
         _check(d[key] > 0, f"data.{key}", f"must be positive, got {d[key]}")
     _check(d.block_size >= g.max_len + 16, "data.block_size",
            f"({d.block_size}) must hold a whole item: >= grammar.max_len + 16")

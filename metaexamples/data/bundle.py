@@ -5,7 +5,8 @@ A data folder (cache_dir/data/<hash of the data config>/) holds:
 - symbols.json      tokens, ids, tokenizer name, rejected candidates counted by reason;
                     `foreign_ids`: extra qualifying tokens outside the alphabet (negatives)
 - train.jsonl       synthetic training items: {"kind", "input_ids", ...}; kind is one of
-                    example, judgment, contrast, rule; examples also carry "symbols"
+                    example, judgment, contrast, rule; examples also carry "symbols";
+                    metaexamples carry "strings" (the symbol strings inside) and "verdicts"
 - eval.jsonl        held-out strings (valid and invalid) for in-training evaluation and
                     for choosing thresholds
 - test_valid.jsonl, test_invalid.jsonl
@@ -13,7 +14,8 @@ A data folder (cache_dir/data/<hash of the data config>/) holds:
                     "length": int, "how": "valid" | "substitution" | "insertion" |
                     "deletion" | "random", "edit_distance": int | null}
                     symbols are indices into the alphabet; an index >= len(alphabet) is a
-                    foreign token (ids come from symbols.json foreign_ids)
+                    foreign token (ids come from symbols.json foreign_ids); "ids" are the
+                    string's token ids without tags (wrap them in open_ids/close_ids)
 - train_blocks.npy, eval_blocks.npy
                     int32 [n_blocks, block_size]: the packed mixed stream (EOS between
                     documents, no synthetic item split across blocks)

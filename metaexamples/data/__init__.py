@@ -1,0 +1,1 @@
+"""The data stage: symbols, items, metaexamples, splits, canonical corpus, mixing, build."""
