@@ -53,15 +53,16 @@ def run_job(cfg: DictConfig) -> str:
     tracker: Tracker = Tracker()
     results = None
     try:
-        validate(cfg)
         main = is_main_process()
         identity = job_identity(cfg, hydra_cfg)
-        if main:
+        if main:  # first, so that a job failing validation is still listed as failed
             results = Results(run_dir, {
                 "run": identity["name"], "grammar": cfg.grammar.name, "condition": cfg.condition.name,
                 "model": cfg.model.name, "decoding": cfg.decoding.name, "seed": cfg.seed,
                 "experiment": cfg.experiment_name, "stages": list(cfg.stages), "output_dir": str(run_dir),
             })
+        validate(cfg)
+        if main:
             tracker = start_tracker(cfg, run_dir, **identity)
         run_stages(cfg, run_dir, tracker, results)
     except BaseException as exc:

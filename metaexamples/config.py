@@ -93,8 +93,8 @@ class LoraConfig:
 
 @dataclass
 class TrainConfig:
-    max_steps: int = 300
-    batch_size: int = 16
+    max_steps: int = 220
+    batch_size: int = 8
     grad_accum: int = 1
     lr: float = 3e-3
     weight_decay: float = 0.01
@@ -102,7 +102,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     max_grad_norm: float = 1.0
     eval_steps: int = 100
-    eval_batches: int = 8  # eval-split batches per in-training evaluation
+    eval_batches: int = 4  # eval-stream batches (and x batch_size eval strings per class) per evaluation
     save_steps: int = 0  # 0 = only at the end
     keep_checkpoints: int = 2
     resume: bool = True  # continue from the last checkpoint in the run folder, if any

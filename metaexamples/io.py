@@ -58,6 +58,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 def append_jsonl(path: str | os.PathLike, row: dict) -> None:
     """Append one line (metrics logs); a line is written whole or not at all by the OS for small rows."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(row, sort_keys=True) + "\n")
 

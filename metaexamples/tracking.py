@@ -61,18 +61,10 @@ class WandbTracker(Tracker):
 
 def _wandb_reachable(timeout: float = 3.0) -> bool:
     """A fast check that an online run can start (an API key and the server answering)."""
-    import socket
+    from metaexamples.network import reachable
 
     has_key = bool(os.environ.get("WANDB_API_KEY")) or _netrc_has_wandb()
-    if not has_key:
-        return False
-    host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").split("://")[-1].split("/")[0]
-    name, _, port = host.partition(":")
-    try:
-        with socket.create_connection((name, int(port or 443)), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    return has_key and reachable(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"), timeout)
 
 
 def _netrc_has_wandb() -> bool:

@@ -48,8 +48,10 @@ def data_config(cfg: DictConfig) -> dict:
 
 def data_folder(cfg: DictConfig, tokenizer, cache_root: Path, _fingerprint: dict | None = None) -> Path:
     """cache_root/data/<grammar>-<condition>-<hash of the data config, corpus and tokenizer>."""
+    fingerprint = dict(_fingerprint or tokenizer_fingerprint(tokenizer))
+    fingerprint.pop("name")  # the vocabulary decides, not where it was loaded from (a checkpoint)
     key = {"format": DATA_FORMAT, **data_config(cfg), "corpus": corpus_fingerprint(cfg.corpus),
-           "tokenizer": _fingerprint or tokenizer_fingerprint(tokenizer)}
+           "tokenizer": fingerprint}
     return Path(cache_root) / "data" / f"{cfg.grammar.name}-{cfg.condition.name}-{stable_hash(key)}"
 
 

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import glob as globlib
 import os
-import socket
 import sys
 from typing import Iterator
-from urllib.parse import urlparse
 
 import numpy as np
 from omegaconf import OmegaConf
 
 from metaexamples.errors import ConfigError
+from metaexamples.network import hub_reachable
 
 EVAL_EVERY = 20  # every 20th document is held out for the eval stream (while it needs text)
 OFFLINE_CHOICES = "use corpus=builtin or corpus=text_files corpus.glob=<files>"
@@ -87,21 +86,10 @@ def _matching_files(corpus_cfg) -> list[str]:
     return files
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    url = urlparse(endpoint)
-    try:
-        with socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _hf_documents(corpus_cfg) -> Iterator[str]:
     if not corpus_cfg.get("dataset"):
         raise ConfigError("corpus.dataset: required for corpus=hf (e.g. corpus.dataset=wikitext)")
-    offline = any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-    if offline or not _hub_reachable():
+    if not hub_reachable():
         raise ConfigError(f"corpus.dataset: cannot reach the Hugging Face hub for {corpus_cfg.dataset!r} "
                           f"(offline?); {OFFLINE_CHOICES}")
     import datasets

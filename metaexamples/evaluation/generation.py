@@ -1,0 +1,147 @@
+"""stage=eval_gen: sample from the model and say, for every sample, whether it is valid and
+if not, why.
+
+Prompt = the opening tag, plus the first `decoding.seed_symbols` symbols of a training string.
+A sample is the generated tokens up to and including the first complete closing tag (token
+sequence `bundle.close_ids`); generation stops there, at EOS, or after max_new_tokens.
+Verdict, first match wins:
+  no_close       no closing tag within the budget (or EOS before it)
+  foreign_token  a token between the tags that is not an alphabet symbol
+  length         string length outside [grammar.min_len, grammar.max_len]
+  rule           the language's is_valid rejects it
+  valid
+The seed symbols count as part of the string. Log-probability = sum of log p(token) of the
+generated tokens (tag included) under the model's raw distribution, whatever the decoding.
+Writes run_dir/eval_gen/: samples.jsonl, metrics.json, length_hist.png, calibration.png.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+import torch
+
+from metaexamples.evaluation import plots
+from metaexamples.evaluation.decoding import default_max_new_tokens, generate_kwargs
+from metaexamples.evaluation.metrics import generation_metrics
+from metaexamples.io import write_json, write_jsonl
+
+log = logging.getLogger(__name__)
+
+SAMPLE_COLUMNS = ("i", "text", "verdict", "length", "novel", "logprob", "stop")
+
+
+def find_subsequence(tokens: list[int], pattern: list[int]) -> int:
+    """Index of the first occurrence of `pattern` in `tokens`, or -1."""
+    n = len(pattern)
+    for i in range(len(tokens) - n + 1):
+        if tokens[i:i + n] == pattern:
+            return i
+    return -1
+
+
+def judge(body_tokens: list[int], closed: bool, symbol_of: dict[int, int], language) -> tuple[str, list[int] | None]:
+    """(verdict, symbol string or None) for the tokens between the tags."""
+    if not closed:
+        return "no_close", None
+    if any(t not in symbol_of for t in body_tokens):
+        return "foreign_token", None
+    symbols = [symbol_of[t] for t in body_tokens]
+    if not language.min_len <= len(symbols) <= language.max_len:
+        return "length", symbols
+    if not language.is_valid(symbols):
+        return "rule", symbols
+    return "valid", symbols
+
+
+def make_prompts(bundle, n: int, seed_symbols: int, seed: int, train_rows: list[dict]) -> list[list[int]]:
+    """n prompts: the opening tag, plus the first k symbols of random training strings."""
+    if seed_symbols == 0:
+        return [bundle.open_ids] * n
+    pool = [r["symbols"] for r in train_rows if r["kind"] == "example" and len(r["symbols"]) >= seed_symbols]
+    if not pool:
+        raise ValueError(f"decoding.seed_symbols: no training string has {seed_symbols} symbols")
+    rng = random.Random(f"{seed}:seed_prompts")
+    return [bundle.open_ids + bundle.symbols_to_ids(rng.choice(pool)[:seed_symbols]) for _ in range(n)]
+
+
+def sample(model, tokenizer, bundle, dec, prompts: list[list[int]], batch_size: int, max_new_tokens: int,
+           seed: int) -> list[dict]:
+    """Generate one sample per prompt (all prompts the same length) and judge each."""
+    language = bundle.language
+    symbol_of = {t: i for i, t in enumerate(bundle.symbol_ids)}
+    close, n_open = bundle.close_ids, len(bundle.open_ids)
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    kwargs, recorder = generate_kwargs(
+        dec, symbol_ids=bundle.symbol_ids, close_ids=close, n_open=n_open, vocab_size=len(tokenizer),
+        max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=eos, language=language)
+    device = next(model.parameters()).device
+    torch.manual_seed(seed)
+    model.eval()
+    out = []
+    for start in range(0, len(prompts), batch_size):
+        batch = torch.tensor(prompts[start:start + batch_size], dtype=torch.long, device=device)
+        with torch.inference_mode():
+            seqs = model.generate(input_ids=batch, attention_mask=torch.ones_like(batch), **kwargs)
+        logps = recorder.finish(seqs).tolist()
+        for r, row in enumerate(seqs.tolist()):
+            prompt, gen = row[:batch.shape[1]], row[batch.shape[1]:]
+            at = find_subsequence(gen, close)
+            if at >= 0:
+                kept, stop = at + len(close), "close"
+            elif eos is not None and eos in gen:
+                kept, stop = gen.index(eos) + 1, "eos"
+            else:
+                kept, stop = len(gen), "budget"
+            body = prompt[n_open:] + gen[:at] if at >= 0 else None
+            verdict, symbols = judge(body or [], at >= 0, symbol_of, language)
+            out.append({
+                "i": start + r,
+                "prompt_symbols": [symbol_of.get(t) for t in prompt[n_open:]],
+                "tokens": gen[:kept],
+                "text": tokenizer.decode(gen[:kept]),
+                "verdict": verdict,
+                "symbols": symbols,
+                "length": len(body) if body is not None else None,
+                "novel": (tuple(symbols) not in bundle.train_strings) if verdict == "valid" else None,
+                "logprob": float(sum(logps[r][:kept])),
+                "stop": stop,
+            })
+    return out
+
+
+def run_eval_gen(cfg, bundle, model, tokenizer, run_dir: Path, tracker) -> dict:
+    out_dir = Path(run_dir) / "eval_gen"
+    dec, grammar = cfg.decoding, bundle.grammar
+    train_rows = bundle.split("train")
+    prompts = make_prompts(bundle, int(cfg.eval.n_samples), int(dec.seed_symbols), int(cfg.seed), train_rows)
+    max_new = default_max_new_tokens(dec, int(grammar["max_len"]), len(bundle.close_ids))
+    samples = sample(model, tokenizer, bundle, dec, prompts, int(cfg.eval.gen_batch_size), max_new, int(cfg.seed))
+
+    train_lengths = [len(r["symbols"]) for r in train_rows if r["kind"] == "example"]
+    gen = {
+        **generation_metrics(samples, bundle.train_strings, train_lengths, int(grammar["max_len"]),
+                             int(cfg.eval.calibration_buckets)),
+        "decoding": dec.name,
+        "max_new_tokens": max_new,
+        "seed_symbols": int(dec.seed_symbols),
+    }
+
+    write_jsonl(out_dir / "samples.jsonl", samples)
+    write_json(out_dir / "metrics.json", gen)
+    title = f"{grammar['name']}, decoding={dec.name}"
+    hist_png = plots.length_hist_plot(gen["length_hist"], out_dir / "length_hist.png", title)
+    calib_png = plots.calibration_plot(gen["calibration"], out_dir / "calibration.png", title)
+
+    n_log = int(cfg.logger.log_samples)
+    tracker.table("gen/samples", SAMPLE_COLUMNS, [[s[c] for c in SAMPLE_COLUMNS] for s in samples[:n_log]])
+    scalars = {f"gen/{k}": v for k, v in gen.items() if isinstance(v, (int, float, str))}
+    scalars.update({f"gen/failures/{k}": v for k, v in gen["failures"].items()})
+    tracker.summary(scalars)
+    tracker.image("gen/length_hist", hist_png)
+    tracker.image("gen/calibration", calib_png)
+    log.info("eval_gen (%s): %d/%d valid, failures %s", dec.name, gen["valid"], gen["samples"], gen["failures"])
+    return gen

@@ -1,0 +1,65 @@
+"""stage=eval_ppl: perplexity discrimination between valid and invalid test strings.
+
+Each string is scored as `<tag>` + string + `</tag>`: the string's symbol tokens and the
+closing tag's tokens are scored, the opening tag is context (see scoring.py). Writes, under
+run_dir/eval_ppl/: scores.jsonl (one row per test string: its data row + nll, n_tokens,
+ppl, nll_per_symbol, score), metrics.json (the returned `ppl` section), roc.png, pr.png.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from metaexamples.evaluation import plots
+from metaexamples.evaluation.metrics import (choose_threshold, length_buckets, per_symbol_score_of,
+                                             ppl_block, score_of, strata)
+from metaexamples.evaluation.scoring import score_strings
+from metaexamples.io import write_json, write_jsonl
+
+log = logging.getLogger(__name__)
+
+# Keys copied from the data rows into scores.jsonl (ids are left out: they are in the data).
+ROW_KEYS = ("symbols", "valid", "length", "how", "edit_distance")
+
+
+def score_rows(model, bundle, rows: list[dict], batch_size: int) -> list[dict]:
+    scores = score_strings(model, bundle.open_ids, [r["ids"] for r in rows], bundle.close_ids, batch_size)
+    return [{**{k: r.get(k) for k in ROW_KEYS}, **s, "score": score_of(s)} for r, s in zip(rows, scores)]
+
+
+def run_eval_ppl(cfg, bundle, model, tokenizer, run_dir: Path, tracker) -> dict:
+    out_dir = Path(run_dir) / "eval_ppl"
+    bs = int(cfg.eval.batch_size)
+    valid = score_rows(model, bundle, bundle.split("test_valid"), bs)
+    invalid = score_rows(model, bundle, bundle.split("test_invalid"), bs)
+    held = score_rows(model, bundle, bundle.split("eval"), bs)
+
+    # Thresholds for balanced accuracy come from the eval split, never from test.
+    eval_labels = [int(r["valid"]) for r in held]
+    threshold = choose_threshold(eval_labels, [r["score"] for r in held])
+    threshold_ps = choose_threshold(eval_labels, [per_symbol_score_of(r) for r in held])
+
+    grammar = bundle.grammar
+    buckets = length_buckets(int(grammar["min_len"]), int(grammar["max_len"]))
+    ppl = {
+        **ppl_block(valid, invalid, threshold, threshold_ps),
+        "threshold": threshold,
+        "threshold_per_symbol": threshold_ps,
+        "strata": strata(valid, invalid, threshold, threshold_ps, buckets),
+    }
+
+    write_jsonl(out_dir / "scores.jsonl", [{"split": "test", **r} for r in valid + invalid])
+    write_json(out_dir / "metrics.json", ppl)
+    labels = [1] * len(valid) + [0] * len(invalid)
+    scores = [r["score"] for r in valid + invalid]
+    title = f"{grammar['name']}: valid vs invalid (score = -log ppl)"
+    roc = plots.roc_plot(labels, scores, ppl["auroc"], out_dir / "roc.png", title)
+    pr = plots.pr_plot(labels, scores, ppl["aupr"], out_dir / "pr.png", title)
+
+    tracker.summary({f"ppl/{k}": v for k, v in ppl.items() if not isinstance(v, dict)})
+    tracker.image("ppl/roc", roc)
+    tracker.image("ppl/pr", pr)
+    log.info("eval_ppl: valid ppl %.3f, invalid ppl %.3f, AUROC %.4f", ppl["valid_ppl"],
+             ppl["invalid_ppl"], ppl["auroc"] if ppl["auroc"] is not None else float("nan"))
+    return ppl

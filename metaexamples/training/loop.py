@@ -1,0 +1,243 @@
+"""stage=train: fine-tune the model on the data stage's packed mixed stream.
+
+One loop for every setting, read top to bottom: one process on CPU (fp32), the same code
+under `accelerate launch` on several GPUs (DDP, or FSDP with train.distributed=fsdp; bf16).
+Only the main process logs and writes files; every rank takes part in saving.
+
+Batches: the training blocks in a seeded permutation per epoch; optimizer step s, micro-batch
+m, rank r reads a fixed slice of that order, so the data position is a function of the step
+and resuming from a checkpoint continues exactly where the run stopped.
+Writes run_dir/train/metrics.jsonl, run_dir/checkpoints/checkpoint-<step>/, run_dir/model/.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from metaexamples.errors import ConfigError
+from metaexamples.io import append_jsonl, read_jsonl, write_jsonl
+from metaexamples.training.checkpoint import (checkpoint_step, export_final, latest_checkpoint,
+                                              save_checkpoint)
+from metaexamples.training.loss import CausalLMLoss
+from metaexamples.training.monitor import Monitor
+from metaexamples.training.optim import build_optimizer, build_scheduler
+
+log = logging.getLogger(__name__)
+
+
+class Progress:
+    """The trainer's own resumable state (saved with the checkpoint)."""
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.tokens = 0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "tokens": self.tokens}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.tokens = int(state["step"]), int(state["tokens"])
+
+
+class BlockBatches:
+    """Micro-batches of training blocks, addressed by (step, micro-batch, rank)."""
+
+    def __init__(self, blocks: np.ndarray, batch_size: int, grad_accum: int, world: int, seed: int) -> None:
+        if len(blocks) == 0:
+            raise ConfigError("data.n_train_items: the training stream is empty; raise data.n_train_items")
+        self.blocks = torch.from_numpy(blocks.astype(np.int64))
+        self.batch_size, self.grad_accum, self.world, self.seed = batch_size, grad_accum, world, seed
+        self._perms: dict[int, np.ndarray] = {}
+
+    def _order(self, epoch: int) -> np.ndarray:
+        if epoch not in self._perms:
+            self._perms = {epoch: np.random.default_rng([self.seed, epoch]).permutation(len(self.blocks))}
+        return self._perms[epoch]
+
+    def get(self, step: int, micro: int, rank: int) -> torch.Tensor:
+        n = len(self.blocks)
+        first = ((step * self.grad_accum + micro) * self.world + rank) * self.batch_size
+        idx = []
+        for p in range(first, first + self.batch_size):
+            idx.append(self._order(p // n)[p % n])
+        return self.blocks[idx]
+
+
+def mixed_precision(precision: str) -> str:
+    """accelerate's mixed_precision: auto = bf16 on a GPU that has it, else fp32 ("no")."""
+    if precision == "auto":
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    return {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[precision]
+
+
+def make_accelerator(t):
+    from accelerate import Accelerator, FullyShardedDataParallelPlugin
+
+    kwargs = {"mixed_precision": mixed_precision(t.precision), "gradient_accumulation_steps": int(t.grad_accum)}
+    if t.distributed == "fsdp" and torch.cuda.is_available():
+        kwargs["fsdp_plugin"] = FullyShardedDataParallelPlugin(
+            auto_wrap_policy="transformer_based_wrap", state_dict_type="FULL_STATE_DICT",
+            use_orig_params=True)
+    return Accelerator(**kwargs)
+
+
+def check_symbols(tokenizer, model, bundle) -> None:
+    """The data's symbol and tag ids must mean the same tokens to this tokenizer and model."""
+    vocab = model.get_input_embeddings().num_embeddings
+    for i, token in zip(bundle.symbol_ids, bundle.symbols["tokens"]):
+        if i >= vocab or tokenizer.decode([i]) != token:
+            raise ConfigError(f"model.path: the tokenizer of {tokenizer.name_or_path!r} lacks symbol {token!r} "
+                              f"(id {i}) of {bundle.folder / 'symbols.json'}; regenerate the data with this model")
+    if max(bundle.open_ids + bundle.close_ids) >= vocab:
+        raise ConfigError(f"model.path: the tag ids of {bundle.folder} are outside the model's vocabulary ({vocab})")
+
+
+def apply_lora(model, lora_cfg):
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=int(lora_cfg.r), lora_alpha=int(lora_cfg.alpha), lora_dropout=float(lora_cfg.dropout),
+                        target_modules=list(lora_cfg.target_modules), task_type="CAUSAL_LM")
+    try:
+        return get_peft_model(model, config)
+    except ValueError as exc:
+        raise ConfigError(f"train.lora.target_modules: {str(exc).splitlines()[0]}") from None
+
+
+def _is_oom(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
+
+
+def _keep_metrics_up_to(path: Path, step: int) -> None:
+    """On resume, drop logged rows past the checkpoint: the resumed run logs them again."""
+    if path.exists():
+        write_jsonl(path, [r for r in read_jsonl(path) if r.get("step", 0) <= step])
+
+
+def run_train_stage(cfg, bundle, run_dir: Path, tracker, cache: Path) -> dict:
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+
+    from metaexamples.models import load_model, load_tokenizer
+
+    t = cfg.train
+    accelerator = make_accelerator(t)
+    main = accelerator.is_main_process
+    set_seed(int(cfg.seed))
+    tokenizer = load_tokenizer(cfg.model, cache)
+    model = load_model(cfg.model, tokenizer, cache, seed=int(cfg.seed))
+    check_symbols(tokenizer, model, bundle)
+    if t.lora.enabled:
+        model = apply_lora(model, t.lora)
+    model.config.use_cache = False  # no KV cache while training
+    # accelerate wraps the loss module (DDP/FSDP), so the whole forward goes through the wrapper.
+    model = accelerator.prepare(CausalLMLoss(model).train())  # FSDP: wrap before the optimizer exists
+    optimizer = accelerator.prepare(build_optimizer(model, float(t.lr), float(t.weight_decay)))
+    # Not prepared: accelerate would step a prepared scheduler once per process.
+    scheduler = build_scheduler(optimizer, int(t.warmup_steps), int(t.max_steps), float(t.min_lr_ratio))
+    progress = Progress()
+    accelerator.register_for_checkpointing(scheduler, progress)
+
+    run_dir = Path(run_dir)
+    ckpt_root, metrics_path = run_dir / "checkpoints", run_dir / "train" / "metrics.jsonl"
+    resumed_from = None
+    last = latest_checkpoint(ckpt_root) if t.resume else None
+    if last is not None:
+        accelerator.load_state(str(last / "state"))
+        resumed_from = checkpoint_step(last)
+        if main:
+            _keep_metrics_up_to(metrics_path, progress.step)
+        log.info("train: resumed from %s (step %d)", last, progress.step)
+    elif main and metrics_path.exists():
+        metrics_path.unlink()  # a fresh start in a folder that had no checkpoint
+
+    world = accelerator.num_processes
+    batches = BlockBatches(bundle.blocks("train"), int(t.batch_size), int(t.grad_accum), world, int(cfg.seed))
+    monitor = Monitor(bundle, int(t.batch_size), int(t.eval_batches))
+    tokens_per_step = int(t.batch_size) * int(t.grad_accum) * world * batches.blocks.shape[1]
+    max_steps = int(t.max_steps)
+
+    def record(row: dict) -> None:
+        if main:
+            append_jsonl(metrics_path, row)
+            tracker.log({k: v for k, v in row.items() if k != "step"}, step=row["step"])
+
+    bar = tqdm(total=max_steps, initial=progress.step, disable=not main, desc="train", unit="step",
+               dynamic_ncols=True)
+    last_row: dict = {}
+    eval_row: dict = {}
+    train_seconds, start_tokens = 0.0, progress.tokens  # this process's share, for tokens/s
+    window_loss, window_steps, window_start = torch.zeros((), device=accelerator.device), 0, time.perf_counter()
+    try:
+        while progress.step < max_steps:
+            step = progress.step
+            for micro in range(int(t.grad_accum)):
+                batch = batches.get(step, micro, accelerator.process_index).to(accelerator.device)
+                with accelerator.accumulate(model):
+                    loss = model(batch)
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and t.max_grad_norm > 0:
+                        accelerator.clip_grad_norm_(model.parameters(), float(t.max_grad_norm))
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                window_loss += loss.detach() / int(t.grad_accum)
+            lr = scheduler.get_last_lr()[0]
+            scheduler.step()
+            progress.step += 1
+            progress.tokens += tokens_per_step
+            window_steps += 1
+            bar.update(1)
+
+            done = progress.step == max_steps
+            if progress.step % int(t.log_steps) == 0 or done:
+                mean_loss = float(accelerator.reduce(window_loss, reduction="mean")) / window_steps
+                seconds = time.perf_counter() - window_start
+                train_seconds += seconds
+                last_row = {"step": progress.step, "train/loss": mean_loss, "train/lr": lr,
+                            "train/tokens_per_s": window_steps * tokens_per_step / seconds,
+                            "train/tokens": progress.tokens}
+                record(last_row)
+                bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{lr:.2e}")
+                window_loss.zero_()
+                window_steps = 0
+            if progress.step % int(t.eval_steps) == 0 or done:
+                eval_row = {"step": progress.step, **monitor(model, accelerator)}
+                record(eval_row)
+                log.info("step %d: %s", progress.step, ", ".join(f"{k} {v:.4g}" for k, v in eval_row.items() if k != "step"))
+            if (t.save_steps and progress.step % int(t.save_steps) == 0) or done:
+                save_checkpoint(accelerator, model, tokenizer, ckpt_root, progress.step, int(t.keep_checkpoints))
+            if progress.step % int(t.log_steps) == 0 or done:
+                window_start = time.perf_counter()  # evaluation and saving are not training time
+    except Exception as exc:  # noqa: BLE001 - re-raised; an OOM becomes a one-line error
+        if _is_oom(exc):
+            raise ConfigError(
+                f"train.batch_size: a micro-batch of {t.batch_size} x {batches.blocks.shape[1]} tokens does not fit "
+                "in memory; lower train.batch_size (raise train.grad_accum to keep the effective batch) "
+                "or data.block_size") from None
+        raise
+    finally:
+        bar.close()
+
+    export_final(accelerator, model, tokenizer, run_dir / "model")
+    return {
+        "steps": progress.step,
+        "tokens": progress.tokens,
+        "final_loss": last_row.get("train/loss"),
+        "tokens_per_s": last_row.get("train/tokens_per_s"),
+        "mean_tokens_per_s": (progress.tokens - start_tokens) / train_seconds if train_seconds > 0 else None,
+        "eval_loss": eval_row.get("eval/loss"),
+        "eval_ppl": eval_row.get("eval/ppl"),
+        "eval_valid_ppl": eval_row.get("eval/valid_ppl"),
+        "eval_invalid_ppl": eval_row.get("eval/invalid_ppl"),
+        "resumed_from": resumed_from,
+        "world_size": world,
+        "mixed_precision": accelerator.mixed_precision,
+        "lora": bool(t.lora.enabled),
+        "model_dir": str(run_dir / "model"),
+    }

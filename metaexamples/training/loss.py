@@ -1,0 +1,92 @@
+"""Causal-LM loss without materialising the full logits.
+
+With a 49k-token vocabulary the output layer dominates a small model's step: a batch of
+2,048 tokens has 100M logits (400 MB in fp32), allocated, page-faulted and freed every step.
+`chunked_lm_loss` computes mean cross-entropy of head(hidden) over row chunks that stay
+small, and computes the gradients for hidden and head weight chunk by chunk in the same
+pass (the backward then only hands them out). Same value and gradients as
+`F.cross_entropy(hidden @ weight.T, targets)`, up to float rounding.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+IGNORE = -100
+
+
+def _chunk_rows(vocab: int, device: torch.device) -> int:
+    # ~8 MB of fp32 logits per chunk on CPU (cache-friendly, reused by malloc); 1 GB on GPU.
+    budget = 2**21 if device.type == "cpu" else 2**28
+    return max(1, budget // vocab)
+
+
+class _ChunkedLinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, rows):
+        n = hidden.shape[0]
+        count = (targets != IGNORE).sum().clamp(min=1)
+        want_grad = torch.is_grad_enabled() or hidden.requires_grad or weight.requires_grad
+        grad_h = torch.empty_like(hidden) if hidden.requires_grad else None
+        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if weight.requires_grad else None
+        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        for i in range(0, n, rows):
+            h, t = hidden[i:i + rows], targets[i:i + rows]
+            logits = (h @ weight.t()).float()
+            keep = t != IGNORE
+            t = t.clamp(min=0)
+            # One exp pass serves both the loss (log-sum-exp) and the gradient (softmax).
+            top = logits.amax(dim=-1, keepdim=True)
+            picked = logits.gather(1, t[:, None]).squeeze(1)
+            probs = logits.sub_(top).exp_()
+            sums = probs.sum(dim=-1)
+            total += ((sums.log() + top.squeeze(1) - picked) * keep).sum()
+            if want_grad and (grad_h is not None or grad_w is not None):
+                probs.div_(sums[:, None])  # softmax
+                probs[torch.arange(len(t), device=t.device), t] -= 1.0
+                probs.mul_((keep / count)[:, None])
+                g = probs.to(h.dtype)
+                if grad_h is not None:
+                    grad_h[i:i + rows] = g @ weight.to(h.dtype)
+                if grad_w is not None:
+                    grad_w.add_((g.t() @ h).float())
+        ctx.save_for_backward(grad_h, grad_w)
+        ctx.weight_dtype = weight.dtype
+        return total / count
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad_h, grad_w = ctx.saved_tensors
+        gh = grad_h * grad_out.to(grad_h.dtype) if grad_h is not None else None
+        gw = (grad_w * grad_out).to(ctx.weight_dtype) if grad_w is not None else None
+        return gh, gw, None, None
+
+
+def chunked_lm_loss(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of (hidden @ weight.T) against targets; hidden [N, d], targets [N]."""
+    return _ChunkedLinearCrossEntropy.apply(hidden, weight, targets, _chunk_rows(weight.shape[0], hidden.device))
+
+
+class CausalLMLoss(nn.Module):
+    """Wraps a Hugging Face causal LM: forward(input_ids) -> next-token loss over the block.
+
+    Uses the chunked loss when the model's logits are exactly lm_head(final hidden state)
+    (OLMo, Llama, SmolLM2...); otherwise the model's own loss. The wrapper is what accelerate
+    prepares (DDP/FSDP), so the forward pass goes through the distributed wrapper.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        cfg = getattr(model, "config", None)
+        plain_head = not any(getattr(cfg, k, None) for k in ("final_logit_softcapping", "logit_scale"))
+        head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+        self.chunked = plain_head and isinstance(head, nn.Linear) and head.bias is None
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        if not self.chunked:
+            return self.model(input_ids=input_ids, labels=input_ids).loss
+        hidden = self.model.get_decoder()(input_ids=input_ids).last_hidden_state
+        weight = self.model.get_output_embeddings().weight
+        return chunked_lm_loss(hidden[:, :-1].reshape(-1, hidden.shape[-1]), weight, input_ids[:, 1:].reshape(-1))
