@@ -84,7 +84,7 @@ def load_model(model_cfg, tokenizer, cache_root: Path | None = None, seed: int =
     gguf: dequantised once into cache_root/models/<file stem>/ (HF format), then loaded from there;
     hub: from_pretrained(model.hf_id); path: from_pretrained(model.path).
     """
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, GgufConfig
 
     cache_root = Path(cache_root) if cache_root is not None else default_cache_dir()
     if model_cfg.get("path"):
@@ -95,7 +95,11 @@ def load_model(model_cfg, tokenizer, cache_root: Path | None = None, seed: int =
     if source == "gguf":
         def convert(tmp: Path) -> None:
             path = gguf_path(model_cfg.gguf_package, model_cfg.gguf_file)
-            AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name).save_pretrained(tmp)
+            # dequantize=True: plain fp32 modules with no quantizer attached, so the folder saves
+            # (and later trains) as an ordinary Hugging Face model.
+            model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name,
+                                                         quantization_config=GgufConfig(dequantize=True))
+            model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)  # the folder is then a complete checkpoint
 
         folder = _converted(cache_root, "models", model_cfg.gguf_file, "config.json", convert)

@@ -63,10 +63,12 @@ class BlockBatches:
     def get(self, step: int, micro: int, rank: int) -> torch.Tensor:
         n = len(self.blocks)
         first = ((step * self.grad_accum + micro) * self.world + rank) * self.batch_size
-        idx = []
-        for p in range(first, first + self.batch_size):
-            idx.append(self._order(p // n)[p % n])
-        return self.blocks[idx]
+        positions = np.arange(first, first + self.batch_size)
+        idx = np.empty_like(positions)
+        for epoch in np.unique(positions // n):  # a batch may straddle two epochs
+            at = positions // n == epoch
+            idx[at] = self._order(int(epoch))[positions[at] % n]
+        return self.blocks[torch.from_numpy(idx)]
 
 
 def mixed_precision(precision: str) -> str:

@@ -79,6 +79,8 @@ class CausalLMLoss(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
+        # FSDP's transformer-based wrap looks for the decoder-layer classes on the prepared module.
+        self._no_split_modules = getattr(model, "_no_split_modules", None)
         cfg = getattr(model, "config", None)
         plain_head = not any(getattr(cfg, k, None) for k in ("final_logit_softcapping", "logit_scale"))
         head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
