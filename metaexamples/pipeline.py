@@ -20,20 +20,31 @@ from metaexamples.tracking import Tracker
 log = logging.getLogger(__name__)
 
 
-def is_main_process() -> bool:
+def on_cpu() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def process_state():
+    """This process's place in a launch (`accelerate launch`/`torchrun`), or a single process.
+    cpu=True on a machine without a GPU: accelerate then forms a gloo group across processes
+    (its default would run every launched process as an unrelated single process)."""
     from accelerate import PartialState
 
-    return PartialState().is_main_process
+    return PartialState(cpu=on_cpu())
+
+
+def is_main_process() -> bool:
+    return process_state().is_main_process
 
 
 def run_stages(cfg: DictConfig, run_dir: Path, tracker: Tracker, results: Results | None) -> None:
-    from accelerate import PartialState
-
     from metaexamples.data.build import data_folder, run_data_stage
     from metaexamples.data.bundle import load_bundle
     from metaexamples.models import load_tokenizer
 
-    state = PartialState()
+    state = process_state()
     cache = cache_dir(cfg.paths)
     if cfg.train.num_threads > 0:  # e.g. 1 per job when parallel jobs share a small CPU
         import torch

@@ -187,3 +187,24 @@ def test_smollm2_135m_loads_offline_and_generates(tmp_path):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@pytest.mark.slow
+def test_two_process_ddp_on_cpu_trains_on_both_ranks_and_only_rank0_writes(tmp_path, cache):
+    """The multi-GPU path for real, on CPU: torchrun starts 2 ranks (gloo), each step reads
+    2 x batch blocks, every rank saves its RNG state, rank 0 alone logs and writes."""
+    run_dir = tmp_path / "ddp"
+    env = {**os.environ, "METAEXAMPLES_CACHE": str(cache), "WANDB_SILENT": "true", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "metaexamples",
+         *SMOKE, "stages=[data,train,eval_ppl]", "train.max_steps=4", "train.save_steps=2", "train.log_steps=1",
+         "train.num_threads=1", f"hydra.run.dir={run_dir}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["status"] == "completed" and results["train"]["world_size"] == 2
+    assert results["train"]["tokens"] == 4 * 2 * 8 * 128 and "auroc" in results["ppl"]
+    steps = [r["step"] for r in read_jsonl(run_dir / "train" / "metrics.jsonl") if "train/loss" in r]
+    assert steps == [1, 2, 3, 4]  # one writer: no row twice
+    state = run_dir / "checkpoints" / "checkpoint-000004" / "state"
+    assert {p.name for p in state.glob("random_states_*.pkl")} == {"random_states_0.pkl", "random_states_1.pkl"}

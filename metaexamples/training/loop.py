@@ -81,7 +81,10 @@ def mixed_precision(precision: str) -> str:
 def make_accelerator(t):
     from accelerate import Accelerator, FullyShardedDataParallelPlugin
 
-    kwargs = {"mixed_precision": mixed_precision(t.precision), "gradient_accumulation_steps": int(t.grad_accum)}
+    from metaexamples.pipeline import on_cpu
+
+    kwargs = {"mixed_precision": mixed_precision(t.precision), "gradient_accumulation_steps": int(t.grad_accum),
+              "cpu": on_cpu()}
     if t.distributed == "fsdp" and torch.cuda.is_available():
         kwargs["fsdp_plugin"] = FullyShardedDataParallelPlugin(
             auto_wrap_policy="transformer_based_wrap", state_dict_type="FULL_STATE_DICT",
