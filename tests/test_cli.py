@@ -145,3 +145,20 @@ def test_one_failing_job_does_not_lose_the_others(tmp_path, shared_cache):
     report = build_report(sweep)  # ...but the good job's results are all there
     assert len(report["rows"]) == 1 and report["rows"][0]["status"] == "completed"
     assert len(report["problems"]) == 1 and "grammar.min_len" in report["problems"][0]["error"]
+
+
+def test_online_wandb_without_key_falls_back_to_offline_losing_nothing(tmp_path, shared_cache):
+    """logger=wandb with no API key (and no ~/.netrc): a warning, then a real offline run."""
+    run_dir = tmp_path / "run"
+    env_home = tmp_path / "home"
+    env_home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update({"HOME": str(env_home), "METAEXAMPLES_CACHE": str(shared_cache), "WANDB_SILENT": "true"})
+    proc = subprocess.run([sys.executable, "-m", "metaexamples", "experiment=smoke", "stages=[data]", "logger=wandb",
+                           f"hydra.run.dir={run_dir}"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "logging offline instead" in (run_dir / "metaexamples.log").read_text()
+    record = read_run(offline_run_dir(run_dir))
+    assert record["run"]["name"] == "g1-meta_5pct-tiny" and record["exit_code"] == 0
+    assert "time/data_s" in record["summary"] and record["config"]["logger"]["mode"] == "online"
