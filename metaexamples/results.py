@@ -10,7 +10,10 @@ Schema (version 1; the same field names as the W&B summary, where `ppl/auroc` is
     grammar, condition, model, decoding, seed, experiment, stages
     timings         {stage: seconds}
     data            {"folder", "counts", "tokens"}            (stage data)
-    train           {"steps", "final_loss", "tokens_per_s", ...} (stage train)
+    train           {"steps", "tokens", "final_loss", "tokens_per_s" (last log window),
+                     "mean_tokens_per_s", "eval_loss", "eval_ppl", "eval_valid_ppl",
+                     "eval_invalid_ppl", "resumed_from", "world_size", "mixed_precision",
+                     "lora", "model_dir"}                    (stage train)
     ppl             {"valid_ppl", "invalid_ppl", "gap", "ratio", "auroc", "aupr", "best_f1",
                      "balanced_acc", ...}                     (stage eval_ppl)
     gen             {"samples", "valid", "invalid", "validity_rate", "failures", ...}
