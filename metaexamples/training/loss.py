@@ -49,7 +49,9 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
                 g = probs.to(h.dtype)
                 if grad_h is not None:
                     grad_h[i:i + rows] = g @ weight.to(h.dtype)
-                if grad_w is not None:
+                if grad_w is not None and h.dtype == grad_w.dtype:
+                    grad_w.addmm_(g.t(), h)  # in place: no [vocab x d] temporary per chunk
+                elif grad_w is not None:
                     grad_w.add_((g.t() @ h).float())
         ctx.save_for_backward(grad_h, grad_w)
         ctx.weight_dtype = weight.dtype
