@@ -129,7 +129,7 @@ class DecodingConfig:
 class EvalConfig:
     batch_size: int = 64  # scoring batch
     n_samples: int = 1000
-    gen_batch_size: int = 250
+    gen_batch_size: int = 125  # <= ~128 rows keeps each step's [rows x 49k] buffers under malloc's mmap threshold
     calibration_buckets: int = 5
 
 

@@ -13,7 +13,9 @@ Constrained presets:
   valid. 100% valid by construction.
 Closing tags are several tokens ("</g2>" is ~4): once its first token is out, both force the
 rest, and `StopOnSequence` ends the row when the whole tag is out.
-All state is per row, updated from the last token each step; masks are precomputed.
+All state is per row, updated from the last token each step. A constrained row is -inf
+except its allowed columns (at most the symbols and the tag's tokens), so a step costs
+O(batch x candidates), not O(batch x vocabulary): the overhead over plain sampling is a few %.
 """
 
 from __future__ import annotations
@@ -53,15 +55,56 @@ def default_max_new_tokens(dec, max_len: int, n_close: int) -> int:
     return int(max_len) + n_close + CLOSE_MARGIN
 
 
+# Per-step work happens on [batch, vocab] float32 scores (49 MB at batch 250 with a 49k
+# vocabulary). A fresh tensor that size is a fresh mmap on CPU (above glibc's 32 MB mmap
+# threshold), page-faulted on every step; that, not arithmetic, was most of the cost of a
+# constraint. So processors work on row blocks of ~4 MB, and the constrained and sampled
+# outputs live in buffers kept across steps, of which only the entries written last step are
+# reset. (The samples are the same, token for token, as with whole-tensor operations.)
+BLOCK_ELEMENTS = 2**20
+
+
+def _row_blocks(scores: torch.Tensor):
+    step = max(1, BLOCK_ELEMENTS // scores.shape[1])
+    return [slice(i, i + step) for i in range(0, scores.shape[0], step)]
+
+
+class _SparseBuffer:
+    """A [batch, vocab] tensor of `fill` kept across steps; `columns` = every column a caller
+    may write, reset to `fill` on the next `blank()`."""
+
+    def __init__(self, fill: float, columns: Sequence[int]) -> None:
+        self.fill = fill
+        self.columns = torch.tensor(sorted(set(columns)), dtype=torch.long)
+        self.buf: torch.Tensor | None = None
+
+    def blank(self, like: torch.Tensor) -> torch.Tensor:
+        if self.buf is None or self.buf.shape != like.shape or self.buf.device != like.device \
+                or self.buf.dtype != like.dtype:
+            self.buf = torch.full_like(like, self.fill)
+            self.columns = self.columns.to(like.device)
+        else:
+            self.buf.index_fill_(1, self.columns, self.fill)
+        return self.buf
+
+
 class _TagState(LogitsProcessor):
     """Per-row phase: 0 = writing the body, k = k closing-tag tokens out, n_close = done.
 
     A new `generate` call is recognised by the prompt length reappearing; `reset()` also works.
+    The output is -inf except the allowed columns (the candidates: symbols and the tag's first
+    token; inside the tag: its next token). Finished rows keep the candidates allowed: generate
+    pads them (or the sample is cut at the tag), and a row is never all -inf.
     """
 
-    def __init__(self, close_ids: Sequence[int]) -> None:
+    def __init__(self, symbol_ids: Sequence[int], close_ids: Sequence[int]) -> None:
+        if close_ids[0] in set(symbol_ids):
+            raise ValueError("the closing tag's first token is also a symbol")
         self.close = torch.tensor(list(close_ids), dtype=torch.long)
         self.n_close = len(close_ids)
+        # Candidate columns: the symbols in index order, then the closing tag's first token.
+        self.columns = torch.tensor(list(symbol_ids) + [close_ids[0]], dtype=torch.long)
+        self.out = _SparseBuffer(float("-inf"), list(symbol_ids) + list(close_ids))
         self.reset()
 
     def reset(self) -> None:
@@ -74,6 +117,7 @@ class _TagState(LogitsProcessor):
             self.prompt_len = input_ids.shape[1]
             self.phase = torch.zeros(input_ids.shape[0], dtype=torch.long, device=input_ids.device)
             self.close = self.close.to(input_ids.device)
+            self.columns = self.columns.to(input_ids.device)
             return True
         last = input_ids[:, -1]
         closing = (self.phase > 0) & (self.phase < self.n_close)
@@ -81,42 +125,26 @@ class _TagState(LogitsProcessor):
         self.phase = self.phase + (closing | started).long()
         return False
 
-    def _force_close(self, scores: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """Rows inside the closing tag: only its next token."""
+    def _constrain(self, scores: torch.Tensor, allow: torch.Tensor | None) -> torch.Tensor:
+        """-inf except the candidate columns (where `allow`, [batch, candidates], if given);
+        rows inside the closing tag: only its next token."""
+        out = self.out.blank(scores)
+        picked = scores[:, self.columns]
+        out[:, self.columns] = picked if allow is None else picked.masked_fill(~allow, float("-inf"))
         rows = ((self.phase > 0) & (self.phase < self.n_close)).nonzero().squeeze(1)
         if rows.numel():
             tok = self.close[self.phase[rows]]
-            keep = scores[rows, tok]
-            out[rows] = float("-inf")
-            out[rows, tok] = keep
-        return out
-
-    def _pass_done(self, scores: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """Finished rows are padded by generate; leave their scores alone."""
-        done = self.phase >= self.n_close
-        if done.any():
-            out[done] = scores[done]
+            out[rows[:, None], self.out.columns] = float("-inf")
+            out[rows, tok] = scores[rows, tok]
         return out
 
 
 class AlphabetLogitsProcessor(_TagState):
     """Body: only alphabet symbols or the closing tag's first token; then the tag's rest."""
 
-    def __init__(self, symbol_ids: Sequence[int], close_ids: Sequence[int], vocab_size: int) -> None:
-        super().__init__(close_ids)
-        if close_ids[0] in set(symbol_ids):
-            raise ValueError("the closing tag's first token is also a symbol")
-        bias = torch.full((vocab_size,), float("-inf"))
-        bias[list(symbol_ids)] = 0.0
-        bias[close_ids[0]] = 0.0
-        self.bias = bias
-
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         self._step(input_ids)
-        self.bias = self.bias.to(scores.device, scores.dtype)
-        out = scores + self.bias[: scores.shape[1]]
-        out = self._force_close(scores, out)
-        return self._pass_done(scores, out)
+        return self._constrain(scores, None)
 
 
 class GrammarLogitsProcessor(_TagState):
@@ -127,14 +155,10 @@ class GrammarLogitsProcessor(_TagState):
     """
 
     def __init__(self, language, symbol_ids: Sequence[int], close_ids: Sequence[int], n_open: int) -> None:
-        super().__init__(close_ids)
-        if close_ids[0] in set(symbol_ids):
-            raise ValueError("the closing tag's first token is also a symbol")
+        super().__init__(symbol_ids, close_ids)
         self.language = language
         self.n_open = n_open
         self.symbol_of = {t: i for i, t in enumerate(symbol_ids)}
-        # Candidate columns: the symbols in index order, then the closing tag's first token.
-        self.columns = torch.tensor(list(symbol_ids) + [close_ids[0]], dtype=torch.long)
         self._memo: dict[tuple[int, ...], tuple[bool, ...]] = {}
 
     def reset(self) -> None:
@@ -156,18 +180,12 @@ class GrammarLogitsProcessor(_TagState):
         if first:
             self.prefixes = [self._seed_prefix(r) for r in input_ids[:, self.n_open:].tolist()]
         else:
-            for r, tok in enumerate(input_ids[:, -1].tolist()):
+            for r, (tok, phase) in enumerate(zip(input_ids[:, -1].tolist(), self.phase.tolist())):
                 sym = self.symbol_of.get(tok)
-                if sym is not None and self.phase[r] == 0:
+                if sym is not None and phase == 0:
                     self.prefixes[r] = self.prefixes[r] + (sym,)
-        self.columns = self.columns.to(scores.device)
-        allow = torch.tensor([self._allowed(p) for p in self.prefixes], dtype=torch.bool,
-                             device=scores.device)
-        out = torch.full_like(scores, float("-inf"))
-        picked = scores[:, self.columns]
-        out[:, self.columns] = picked.masked_fill(~allow, float("-inf"))
-        out = self._force_close(scores, out)
-        return self._pass_done(scores, out)
+        allow = torch.tensor([self._allowed(p) for p in self.prefixes], dtype=torch.bool, device=scores.device)
+        return self._constrain(scores, allow)
 
     def _seed_prefix(self, tokens: list[int]) -> tuple[int, ...]:
         try:
@@ -180,8 +198,8 @@ class LogProbRecorder(LogitsProcessor):
     """Records log p(token) of each generated token under the model's raw distribution.
 
     At step t it sees the token chosen at step t-1 (the last input id) and the scores it was
-    drawn from (kept from the previous call: no copy; later processors return new tensors).
-    `finish(sequences)` accounts for the last token. `logprobs()` -> [batch, new_tokens].
+    drawn from (kept from the previous call: no copy; later processors never write into their
+    input). `finish(sequences)` accounts for the last token. `logprobs()` -> [batch, new_tokens].
     """
 
     def __init__(self) -> None:
@@ -193,7 +211,7 @@ class LogProbRecorder(LogitsProcessor):
         self._len = 0
 
     def _take(self, scores: torch.Tensor, tokens: torch.Tensor) -> None:
-        lse = torch.logsumexp(scores.float(), dim=-1)
+        lse = torch.cat([torch.logsumexp(scores[b].float(), dim=-1) for b in _row_blocks(scores)])
         chosen = scores.gather(1, tokens[:, None]).squeeze(1).float()
         self._steps.append((chosen - lse).cpu())
 
@@ -219,16 +237,28 @@ class InverseCdfSampler(LogitsProcessor):
 
     Why: torch.multinomial on CPU draws one exponential per vocabulary entry (49k per row per
     step), ~70% of generation time with a small model; this is the same distribution at a
-    fraction of the cost. Uses torch's global RNG (seeded by the caller).
+    fraction of the cost. Uses torch's global RNG (seeded by the caller). The returned tensor
+    is a buffer kept across steps: zeros and a 1 at each row's token (only argmax reads it).
     """
 
+    def __init__(self) -> None:
+        self._out: torch.Tensor | None = None
+        self._marked: torch.Tensor | None = None
+
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        cdf = torch.softmax(scores.float(), dim=-1).cumsum_(dim=-1)
-        u = torch.rand(scores.shape[0], 1, device=scores.device) * cdf[:, -1:]
-        # right=True: the first index whose cdf exceeds u, never a zero-probability token
-        tok = torch.searchsorted(cdf, u, right=True).clamp_(max=scores.shape[1] - 1)
-        # cdf values are <= 1, so +inf at the drawn token makes it the argmax (no new tensor)
-        return cdf.scatter_(1, tok, float("inf"))
+        u = torch.rand(scores.shape[0], 1, device=scores.device)
+        tok = torch.empty(scores.shape[0], 1, dtype=torch.long, device=scores.device)
+        for b in _row_blocks(scores):
+            cdf = torch.softmax(scores[b].float(), dim=-1).cumsum_(dim=-1)
+            # right=True: the first index whose cdf exceeds u, never a zero-probability token
+            tok[b] = torch.searchsorted(cdf, u[b] * cdf[:, -1:], right=True)
+        tok.clamp_(max=scores.shape[1] - 1)
+        if self._out is None or self._out.shape != scores.shape or self._out.device != scores.device:
+            self._out = torch.zeros_like(scores)
+        elif self._marked is not None:
+            self._out.scatter_(1, self._marked, 0.0)
+        self._marked = tok
+        return self._out.scatter_(1, tok, 1.0)
 
 
 class StopOnSequence(StoppingCriteria):
@@ -245,7 +275,7 @@ class StopOnSequence(StoppingCriteria):
 
 
 def build_processors(dec, *, symbol_ids: Sequence[int], close_ids: Sequence[int], n_open: int,
-                     vocab_size: int, language=None, record_logprobs: bool = True):
+                     language=None, record_logprobs: bool = True):
     """(LogitsProcessorList in our order, the recorder or None, do_sample). When sampling,
     the list ends with InverseCdfSampler and generate itself runs greedy (argmax)."""
     check_decoding(dec)
@@ -254,7 +284,7 @@ def build_processors(dec, *, symbol_ids: Sequence[int], close_ids: Sequence[int]
     if recorder is not None:
         procs.append(recorder)
     if dec.constraint == "alphabet":
-        procs.append(AlphabetLogitsProcessor(symbol_ids, close_ids, vocab_size))
+        procs.append(AlphabetLogitsProcessor(symbol_ids, close_ids))
     elif dec.constraint == "grammar":
         if language is None:
             raise ValueError("decoding.constraint=grammar needs the language")
@@ -273,18 +303,17 @@ def build_processors(dec, *, symbol_ids: Sequence[int], close_ids: Sequence[int]
 
 
 def generate_kwargs(dec, *, symbol_ids: Sequence[int], close_ids: Sequence[int], n_open: int,
-                    vocab_size: int, max_new_tokens: int, pad_token_id: int, eos_token_id: int | None,
+                    max_new_tokens: int, pad_token_id: int, eos_token_id: int | None,
                     language=None, record_logprobs: bool = True) -> tuple[dict, LogProbRecorder | None]:
     """Keyword arguments for `model.generate` (KV cache on) and the log-prob recorder."""
     procs, recorder, do_sample = build_processors(
-        dec, symbol_ids=symbol_ids, close_ids=close_ids, n_open=n_open, vocab_size=vocab_size,
-        language=language, record_logprobs=record_logprobs)
-    # generate runs greedy (our sampler is a processor) with neutral built-in warpers; top_k=0
-    # stops it from adding its default top-k of 50.
+        dec, symbol_ids=symbol_ids, close_ids=close_ids, n_open=n_open, language=language,
+        record_logprobs=record_logprobs)
+    # generate runs greedy (our sampler is a processor); with do_sample=False it adds no
+    # warpers of its own (so no sampling settings here: they would only draw a warning).
     del do_sample
-    config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, temperature=1.0,
-                              top_k=0, top_p=1.0, use_cache=True, pad_token_id=pad_token_id,
-                              eos_token_id=eos_token_id)
+    config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, use_cache=True,
+                              pad_token_id=pad_token_id, eos_token_id=eos_token_id)
     kwargs = {"generation_config": config, "logits_processor": procs,
               "stopping_criteria": StoppingCriteriaList([StopOnSequence(close_ids)])}
     return kwargs, recorder

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from metaexamples.evaluation import plots
-from metaexamples.evaluation.decoding import default_max_new_tokens, generate_kwargs
+from metaexamples.evaluation.decoding import check_decoding, default_max_new_tokens, generate_kwargs
 from metaexamples.evaluation.metrics import generation_metrics
 from metaexamples.io import write_json, write_jsonl
 
@@ -76,7 +76,7 @@ def sample(model, tokenizer, bundle, dec, prompts: list[list[int]], batch_size: 
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     kwargs, recorder = generate_kwargs(
-        dec, symbol_ids=bundle.symbol_ids, close_ids=close, n_open=n_open, vocab_size=len(tokenizer),
+        dec, symbol_ids=bundle.symbol_ids, close_ids=close, n_open=n_open,
         max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=eos, language=language)
     device = next(model.parameters()).device
     torch.manual_seed(seed)
@@ -116,6 +116,7 @@ def sample(model, tokenizer, bundle, dec, prompts: list[list[int]], batch_size: 
 def run_eval_gen(cfg, bundle, model, tokenizer, run_dir: Path, tracker) -> dict:
     out_dir = Path(run_dir) / "eval_gen"
     dec, grammar = cfg.decoding, bundle.grammar
+    check_decoding(dec)  # bad settings fail before any work
     train_rows = bundle.split("train")
     prompts = make_prompts(bundle, int(cfg.eval.n_samples), int(dec.seed_symbols), int(cfg.seed), train_rows)
     max_new = default_max_new_tokens(dec, int(grammar["max_len"]), len(bundle.close_ids))

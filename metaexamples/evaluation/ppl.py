@@ -2,8 +2,10 @@
 
 Each string is scored as `<tag>` + string + `</tag>`: the string's symbol tokens and the
 closing tag's tokens are scored, the opening tag is context (see scoring.py). Writes, under
-run_dir/eval_ppl/: scores.jsonl (one row per test string: its data row + nll, n_tokens,
-ppl, nll_per_symbol, score), metrics.json (the returned `ppl` section), roc.png, pr.png.
+run_dir/eval_ppl/: scores.jsonl (one row per test string, `split` "test", then one per eval
+string, `split` "eval": its data row + nll, n_tokens, ppl, nll_per_symbol, score; the eval
+rows make the balanced-accuracy threshold reproducible from the file), metrics.json (the
+returned `ppl` section), roc.png, pr.png.
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ def score_rows(model, bundle, rows: list[dict], batch_size: int) -> list[dict]:
 
 def run_eval_ppl(cfg, bundle, model, tokenizer, run_dir: Path, tracker) -> dict:
     out_dir = Path(run_dir) / "eval_ppl"
-    bs = int(cfg.eval.batch_size)
-    valid = score_rows(model, bundle, bundle.split("test_valid"), bs)
-    invalid = score_rows(model, bundle, bundle.split("test_invalid"), bs)
-    held = score_rows(model, bundle, bundle.split("eval"), bs)
+    splits = {name: bundle.split(name) for name in ("test_valid", "test_invalid", "eval")}
+    # One scoring call for all three: normalisers are shared by prefix across splits too.
+    scored = score_rows(model, bundle, [r for rows in splits.values() for r in rows], int(cfg.eval.batch_size))
+    n_valid, n_invalid = len(splits["test_valid"]), len(splits["test_invalid"])
+    valid, invalid = scored[:n_valid], scored[n_valid:n_valid + n_invalid]
+    held = scored[n_valid + n_invalid:]
 
     # Thresholds for balanced accuracy come from the eval split, never from test.
     eval_labels = [int(r["valid"]) for r in held]
@@ -49,7 +53,8 @@ def run_eval_ppl(cfg, bundle, model, tokenizer, run_dir: Path, tracker) -> dict:
         "strata": strata(valid, invalid, threshold, threshold_ps, buckets),
     }
 
-    write_jsonl(out_dir / "scores.jsonl", [{"split": "test", **r} for r in valid + invalid])
+    write_jsonl(out_dir / "scores.jsonl", [{"split": "test", **r} for r in valid + invalid]
+                + [{"split": "eval", **r} for r in held])
     write_json(out_dir / "metrics.json", ppl)
     labels = [1] * len(valid) + [0] * len(invalid)
     scores = [r["score"] for r in valid + invalid]

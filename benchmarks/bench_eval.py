@@ -1,0 +1,250 @@
+"""Evaluation benchmark, in one run on the same model and the same strings:
+
+- scoring throughput (strings/s) of our batched scorer, of lm-evaluation-harness's Hugging
+  Face `loglikelihood` (HFLM wrapping the same model instance and tokenizer), and of a naive
+  one-string-at-a-time loop, with the largest NLL difference between them;
+- generation samples/s (plain sampling) and the per-step overhead of the `alphabet` and
+  `grammar` constraints over unconstrained sampling (same prompts, same batch, same number of
+  steps);
+- the embedded default's evaluation time (eval_ppl + eval_gen with the default config).
+
+    .venv/bin/python benchmarks/bench_eval.py [--model CHECKPOINT] [--train-steps 100] [--repeats 3]
+
+Targets (2-core machine): ours >= 2x lm-eval and >= 10x naive with the same NLLs (max abs
+difference <= 1e-4); constraint overhead <= 15%; default evaluation <= 60 s. Without --model, a
+`tiny` model is trained briefly on the default data (once; cached under the data cache) so
+that generation behaves like a real run's. Needs lm-eval (`pip install -e ".[bench]"`).
+Figures are medians over repeats, interleaved so that load from other processes falls on
+every contender alike.
+
+Where the time goes (CPU, `tiny`): for every scorer, the output layer and its normaliser (a
+49k x 64 product and 49k exps per scored token) are nearly all of the cost, so the naive
+loop is bound by the same arithmetic; ours saves it by skipping context positions and
+padding, sharing normalisers of common prefixes, and cache-sized blocks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+from transformers import StoppingCriteriaList
+
+from metaexamples.config import register_configs
+from metaexamples.data.build import run_data_stage
+from metaexamples.data.bundle import load_bundle
+from metaexamples.evaluation import run_eval_gen, run_eval_ppl, score_strings
+from metaexamples.evaluation.decoding import default_max_new_tokens, generate_kwargs
+from metaexamples.evaluation.generation import make_prompts, sample
+from metaexamples.models import load_model, load_tokenizer
+from metaexamples.paths import cache_dir
+from metaexamples.tracking import Tracker
+
+CONF = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+def compose_cfg(overrides: list[str]):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def verdict(ok: bool) -> str:
+    return "OK" if ok else "OVER"
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+# --- set-up ---------------------------------------------------------------------------------
+def trained_model(cfg, bundle, cache: Path, steps: int) -> Path:
+    """A `tiny` model trained `steps` steps on the default data (reused once written)."""
+    from metaexamples.training import run_train_stage
+
+    run_dir = cache / "bench_eval" / f"{bundle.folder.name}-{steps}steps"
+    if not (run_dir / "model" / "config.json").exists():
+        print(f"training a tiny model for {steps} steps into {run_dir} (once) ...", flush=True)
+        tcfg = compose_cfg([f"train.max_steps={steps}", "logger=none"])
+        run_train_stage(tcfg, bundle, run_dir, Tracker(), cache)
+    return run_dir / "model"
+
+
+# --- scoring --------------------------------------------------------------------------------
+def naive_nll(model, prompt: list[int], body: list[int], suffix: list[int]) -> float:
+    """The textbook loop body: full logits of one string, log-softmax, gather."""
+    ids = torch.tensor([prompt + body + suffix])
+    logp = F.log_softmax(model(ids).logits[0].float(), dim=-1)
+    return float(-logp[len(prompt) - 1:-1].gather(1, ids[0, len(prompt):, None]).sum())
+
+
+def lm_eval_setup(model, tokenizer, bundle, bodies, batch_size: int):
+    """HFLM around our model and requests (context = opening tag, continuation = string +
+    closing tag); checks that lm-eval tokenises every request to exactly our token ids."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, max_length=512)
+    tags = bundle.manifest["tags"]
+    requests, same = [], 0
+    for i, body in enumerate(bodies):
+        context, continuation = tags["open"], tokenizer.decode(body) + tags["close"]
+        requests.append(Instance(request_type="loglikelihood", doc={}, arguments=(context, continuation), idx=i))
+        ctx_ids, cont_ids = lm._encode_pair(context, continuation)
+        same += ctx_ids == bundle.open_ids and cont_ids == body + bundle.close_ids
+    return lm, requests, same
+
+
+def bench_scoring(model, tokenizer, bundle, cfg, repeats: int, n_naive: int) -> dict:
+    rows = bundle.split("test_valid") + bundle.split("test_invalid")
+    bodies = [r["ids"] for r in rows]
+    prompt, suffix, bs = bundle.open_ids, bundle.close_ids, int(cfg.eval.batch_size)
+    lm, requests, same = lm_eval_setup(model, tokenizer, bundle, bodies, bs)
+    print(f"lm-eval tokenisation: {same}/{len(bodies)} requests give exactly our token ids")
+    if same != len(bodies):
+        raise SystemExit("lm-eval would score different tokens; the comparison would be unfair")
+    step = max(1, len(bodies) // n_naive)
+    naive_idx = list(range(0, len(bodies), step))[:n_naive]  # every k-th: the same length mix
+
+    times: dict[str, list[float]] = {"ours": [], "lm_eval": [], "naive": []}
+    for _ in range(repeats):  # interleaved
+        t, ours = timed(lambda: score_strings(model, prompt, bodies, suffix, bs))
+        times["ours"].append(t)
+        t, theirs = timed(lambda: lm.loglikelihood(requests, disable_tqdm=True))
+        times["lm_eval"].append(t)
+        with torch.inference_mode():
+            t, naive = timed(lambda: [naive_nll(model, prompt, bodies[i], suffix) for i in naive_idx])
+        times["naive"].append(t)
+    model.eval()
+    rate = {
+        "ours": len(bodies) / statistics.median(times["ours"]),
+        "lm_eval": len(bodies) / statistics.median(times["lm_eval"]),
+        "naive": len(naive_idx) / statistics.median(times["naive"]),
+    }
+    diff_lm = max(abs(o["nll"] + ll) for o, (ll, _) in zip(ours, theirs))
+    diff_naive = max(abs(ours[i]["nll"] - n) for i, n in zip(naive_idx, naive))
+    print(f"\n== scoring: {len(bodies)} test strings ({cfg.grammar.name}), batch {bs}, "
+          f"medians of {repeats} ==")
+    print(f"  ours (score_strings)        {rate['ours']:8.1f} strings/s")
+    print(f"  lm-eval HFLM.loglikelihood  {rate['lm_eval']:8.1f} strings/s   max |NLL diff| vs ours {diff_lm:.2e}")
+    print(f"  naive one-at-a-time ({len(naive_idx)})   {rate['naive']:8.1f} strings/s   "
+          f"max |NLL diff| vs ours {diff_naive:.2e}")
+    return {**rate, "diff_lm": diff_lm, "diff_naive": diff_naive}
+
+
+# --- generation -----------------------------------------------------------------------------
+def fixed_steps_seconds(model, tokenizer, bundle, dec, prompts: list[list[int]], steps: int) -> float:
+    """One `generate` over the batch for exactly `steps` steps (no stopping), with the stage's
+    own processors: the cost per step of a decoding preset, whatever the samples look like."""
+    eos = tokenizer.eos_token_id
+    kwargs, recorder = generate_kwargs(
+        dec, symbol_ids=bundle.symbol_ids, close_ids=bundle.close_ids, n_open=len(bundle.open_ids),
+        max_new_tokens=steps, pad_token_id=eos, eos_token_id=None,
+        language=bundle.language)
+    kwargs["stopping_criteria"] = StoppingCriteriaList()
+    batch = torch.tensor(prompts, dtype=torch.long)
+    torch.manual_seed(0)
+    with torch.inference_mode():
+        t, seqs = timed(lambda: model.generate(input_ids=batch, attention_mask=torch.ones_like(batch), **kwargs))
+    recorder.finish(seqs)
+    assert seqs.shape[1] - batch.shape[1] == steps, "generation stopped early"
+    return t
+
+
+def bench_generation(model, tokenizer, bundle, cfg, repeats: int) -> dict:
+    n = int(cfg.eval.gen_batch_size)
+    decs = {name: compose_cfg([f"decoding={name}"]).decoding for name in ("sample", "alphabet", "grammar")}
+    prompts = make_prompts(bundle, n, 0, 0, [])
+    steps = default_max_new_tokens(decs["sample"], int(bundle.grammar["max_len"]), len(bundle.close_ids))
+
+    plain = []
+    for r in range(repeats):
+        t, _ = timed(lambda: sample(model, tokenizer, bundle, decs["sample"], prompts, n, steps, seed=r))
+        plain.append(t)
+    fixed: dict[str, list[float]] = {name: [] for name in decs}
+    for _ in range(repeats):  # interleaved
+        for name, dec in decs.items():
+            fixed[name].append(fixed_steps_seconds(model, tokenizer, bundle, dec, prompts, steps))
+    med = {name: statistics.median(ts) for name, ts in fixed.items()}
+    out = {"samples_per_s": n / statistics.median(plain)}
+    print(f"\n== generation: batch {n}, {steps} new tokens at most, medians of {repeats} ==")
+    print(f"  plain sampling (the stage's sample())   {out['samples_per_s']:8.1f} samples/s")
+    print(f"  fixed {steps} steps, batch {n}:")
+    for name in decs:
+        over = med[name] / med["sample"] - 1
+        out[f"overhead_{name}"] = over
+        extra = "" if name == "sample" else f"   overhead vs sample {over * 100:+.1f}%"
+        print(f"    {name:<9} {med[name] * 1000 / steps:7.2f} ms/step{extra}")
+    return out
+
+
+# --- the default evaluation -----------------------------------------------------------------
+def bench_default_eval(model, tokenizer, bundle, cfg, repeats: int) -> dict:
+    runs = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as run_dir:
+            t_ppl, ppl = timed(lambda: run_eval_ppl(cfg, bundle, model, tokenizer, Path(run_dir), Tracker()))
+            t_gen, gen = timed(lambda: run_eval_gen(cfg, bundle, model, tokenizer, Path(run_dir), Tracker()))
+        runs.append((t_ppl + t_gen, t_ppl, t_gen))
+    total, t_ppl, t_gen = sorted(runs)[len(runs) // 2]  # the median run
+    n_scored = ppl["n_valid"] + ppl["n_invalid"] + len(bundle.split("eval"))
+    print(f"\n== default evaluation (grammar={cfg.grammar.name}, decoding={cfg.decoding.name}, model=tiny), "
+          f"median of {repeats} ==")
+    print(f"  eval_ppl  {t_ppl:6.1f} s   ({n_scored} strings scored: test + eval split; AUROC {ppl['auroc']:.4f})")
+    print(f"  eval_gen  {t_gen:6.1f} s   ({gen['samples']} samples; {gen['valid']} valid; failures {gen['failures']})")
+    print(f"  total     {total:6.1f} s   (runs: {', '.join(f'{r[0]:.1f}' for r in runs)})")
+    return {"total": total}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", help="a trained checkpoint folder (default: train a tiny one briefly)")
+    ap.add_argument("--train-steps", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--naive", type=int, default=200, help="strings for the one-at-a-time loop")
+    ap.add_argument("--parts", default="scoring,generation,default", help="which parts to run")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    register_configs()
+    cfg = compose_cfg([])  # the embedded default
+    cache = cache_dir(cfg.paths)
+    tokenizer = load_tokenizer(cfg.model, cache)
+    bundle = load_bundle(run_data_stage(cfg, tokenizer, cache))
+    folder = Path(args.model) if args.model else trained_model(cfg, bundle, cache, args.train_steps)
+    model_cfg = OmegaConf.merge(cfg.model, {"path": str(folder)})
+    model = load_model(model_cfg, load_tokenizer(model_cfg, cache), cache).eval()
+    print(f"model {folder} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters), "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average "
+          f"{os.getloadavg()[0]:.1f} at start")
+
+    parts = set(args.parts.split(","))
+    s = bench_scoring(model, tokenizer, bundle, cfg, args.repeats, args.naive) if "scoring" in parts else None
+    g = bench_generation(model, tokenizer, bundle, cfg, args.repeats) if "generation" in parts else None
+    d = bench_default_eval(model, tokenizer, bundle, cfg, args.repeats) if "default" in parts else None
+
+    print(f"\n== ratios vs targets (load average {os.getloadavg()[0]:.1f} at end) ==")
+    if s:
+        vs_lm, vs_naive = s["ours"] / s["lm_eval"], s["ours"] / s["naive"]
+        diff = max(s["diff_lm"], s["diff_naive"])
+        print(f"  ours / lm-eval     {vs_lm:6.2f}x   target >= 2x    {verdict(vs_lm >= 2)}")
+        print(f"  ours / naive       {vs_naive:6.2f}x   target >= 10x   {verdict(vs_naive >= 10)}")
+        print(f"  same NLLs          max |diff| {diff:.1e}   target <= 1e-4   {verdict(diff <= 1e-4)}")
+    if g:
+        for name in ("alphabet", "grammar"):
+            over = g[f"overhead_{name}"]
+            print(f"  {name + ' overhead':<18} {over * 100:+5.1f}%   target <= 15%   {verdict(over <= 0.15)}")
+    if d:
+        print(f"  default eval       {d['total']:6.1f} s   target <= 60 s  {verdict(d['total'] <= 60)}")
+
+if __name__ == "__main__":
+    main()
