@@ -63,12 +63,13 @@ class BlockBatches:
     def get(self, step: int, micro: int, rank: int) -> torch.Tensor:
         n = len(self.blocks)
         first = ((step * self.grad_accum + micro) * self.world + rank) * self.batch_size
-        positions = np.arange(first, first + self.batch_size)
-        idx = np.empty_like(positions)
-        for epoch in np.unique(positions // n):  # a batch may straddle two epochs
-            at = positions // n == epoch
-            idx[at] = self._order(int(epoch))[positions[at] % n]
-        return self.blocks[torch.from_numpy(idx)]
+        parts, p, end = [], first, first + self.batch_size
+        while p < end:  # positions are contiguous: one slice per epoch the batch spans
+            epoch, offset = divmod(p, n)
+            take = min(n - offset, end - p)
+            parts.append(self._order(epoch)[offset:offset + take])
+            p += take
+        return self.blocks[torch.from_numpy(np.concatenate(parts))]
 
 
 def mixed_precision(precision: str) -> str:
