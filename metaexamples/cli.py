@@ -44,7 +44,8 @@ def job_identity(cfg: DictConfig, hydra_cfg) -> dict:
 def run_job(cfg: DictConfig) -> str:
     """One job. Returns its status; raises in a sweep so the launcher records the failure."""
     global _exit_code
-    from metaexamples.pipeline import is_main_process, run_stages
+    from metaexamples.launch import is_main_process
+    from metaexamples.pipeline import run_stages
     from metaexamples.results import Results
     from metaexamples.tracking import Tracker, start_tracker
 

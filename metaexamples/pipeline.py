@@ -13,30 +13,12 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from metaexamples.errors import ConfigError
+from metaexamples.launch import process_state
 from metaexamples.paths import cache_dir
 from metaexamples.results import Results
 from metaexamples.tracking import Tracker
 
 log = logging.getLogger(__name__)
-
-
-def on_cpu() -> bool:
-    import torch
-
-    return not torch.cuda.is_available()
-
-
-def process_state():
-    """This process's place in a launch (`accelerate launch`/`torchrun`), or a single process.
-    cpu=True on a machine without a GPU: accelerate then forms a gloo group across processes
-    (its default would run every launched process as an unrelated single process)."""
-    from accelerate import PartialState
-
-    return PartialState(cpu=on_cpu())
-
-
-def is_main_process() -> bool:
-    return process_state().is_main_process
 
 
 def run_stages(cfg: DictConfig, run_dir: Path, tracker: Tracker, results: Results | None) -> None:

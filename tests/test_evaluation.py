@@ -79,7 +79,7 @@ def one_at_a_time_nll(model, ids: list[int], n_context: int) -> float:
 @pytest.mark.parametrize("head", ["shared-prefix normalisers", "model logits"])
 def test_batched_scores_equal_one_string_at_a_time(data, model, head, monkeypatch):
     if head == "model logits":  # the path for models whose logits are not a plain linear head
-        monkeypatch.setattr(scoring, "_plain_head", lambda model: (None, None))
+        monkeypatch.setattr(scoring, "plain_linear_head", lambda model: (None, None))
     _, bundle = data("g1")
     rows = bundle.split("test_valid") + bundle.split("test_invalid")
     random.Random(0).shuffle(rows)  # input order is not length order: results must come back in order

@@ -34,6 +34,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from metaexamples.models.head import plain_linear_head
+
 CPU_BLOCK = (1024, 1024)  # rows x vocabulary entries of logits per block on CPU (4 MB)
 
 
@@ -79,7 +81,7 @@ class _PrefixScorer:
 
     def __init__(self, model) -> None:
         self.model = model
-        self.decoder, self.weight = _plain_head(model)
+        self.decoder, self.weight = plain_linear_head(model)
         self.prefix_index: dict[tuple[int, ...], int] = {}
         self.lse = torch.zeros(0)
 
@@ -126,18 +128,6 @@ class _PrefixScorer:
             new = logsumexp_of_head(x[fresh], self.weight)
             self.lse = torch.cat([self.lse.to(new.device), new])
         return self.lse[torch.tensor(slot, device=x.device)]
-
-
-def _plain_head(model):
-    """(decoder, head weight) when logits are exactly hidden @ weight.T, else (None, None)."""
-    cfg = getattr(model, "config", None)
-    if any(getattr(cfg, k, None) for k in ("final_logit_softcapping", "logit_scale")):
-        return None, None
-    decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    if decoder is None or decoder is model or not isinstance(head, torch.nn.Linear) or head.bias is not None:
-        return None, None
-    return decoder, head.weight
 
 
 def logsumexp_of_head(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -53,12 +53,12 @@ class BlockBatches:
             raise ConfigError("data.n_train_items: the training stream is empty; raise data.n_train_items")
         self.blocks = torch.from_numpy(blocks.astype(np.int64))
         self.batch_size, self.grad_accum, self.world, self.seed = batch_size, grad_accum, world, seed
-        self._perms: dict[int, np.ndarray] = {}
+        self._epoch, self._perm = -1, np.empty(0, dtype=np.int64)  # the last epoch's order, reused
 
     def _order(self, epoch: int) -> np.ndarray:
-        if epoch not in self._perms:
-            self._perms = {epoch: np.random.default_rng([self.seed, epoch]).permutation(len(self.blocks))}
-        return self._perms[epoch]
+        if epoch != self._epoch:
+            self._epoch, self._perm = epoch, np.random.default_rng([self.seed, epoch]).permutation(len(self.blocks))
+        return self._perm
 
     def get(self, step: int, micro: int, rank: int) -> torch.Tensor:
         n = len(self.blocks)
@@ -82,7 +82,7 @@ def mixed_precision(precision: str) -> str:
 def make_accelerator(t):
     from accelerate import Accelerator, FullyShardedDataParallelPlugin
 
-    from metaexamples.pipeline import on_cpu
+    from metaexamples.launch import on_cpu
 
     kwargs = {"mixed_precision": mixed_precision(t.precision), "gradient_accumulation_steps": int(t.grad_accum),
               "cpu": on_cpu()}

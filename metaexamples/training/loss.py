@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from metaexamples.models.head import plain_linear_head
+
 IGNORE = -100
 
 
@@ -24,12 +26,14 @@ def _chunk_rows(vocab: int, device: torch.device) -> int:
 
 class _ChunkedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, targets, rows):
+    def forward(ctx, hidden, weight, targets, rows, with_grad):
         n = hidden.shape[0]
         count = (targets != IGNORE).sum().clamp(min=1)
-        want_grad = torch.is_grad_enabled() or hidden.requires_grad or weight.requires_grad
-        grad_h = torch.empty_like(hidden) if hidden.requires_grad else None
-        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if weight.requires_grad else None
+        # Gradients are computed here, in the forward pass, so only when autograd will ask for
+        # them (not under no_grad, e.g. the in-training evaluation).
+        grad_h = torch.empty_like(hidden) if with_grad and hidden.requires_grad else None
+        grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) \
+            if with_grad and weight.requires_grad else None
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         for i in range(0, n, rows):
             h, t = hidden[i:i + rows], targets[i:i + rows]
@@ -42,7 +46,7 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
             probs = logits.sub_(top).exp_()
             sums = probs.sum(dim=-1)
             total += ((sums.log() + top.squeeze(1) - picked) * keep).sum()
-            if want_grad and (grad_h is not None or grad_w is not None):
+            if grad_h is not None or grad_w is not None:
                 probs.div_(sums[:, None])  # softmax
                 probs[torch.arange(len(t), device=t.device), t] -= 1.0
                 probs.mul_((keep / count)[:, None])
@@ -62,12 +66,13 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         grad_h, grad_w = ctx.saved_tensors
         gh = grad_h * grad_out.to(grad_h.dtype) if grad_h is not None else None
         gw = (grad_w * grad_out).to(ctx.weight_dtype) if grad_w is not None else None
-        return gh, gw, None, None
+        return gh, gw, None, None, None
 
 
 def chunked_lm_loss(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of (hidden @ weight.T) against targets; hidden [N, d], targets [N]."""
-    return _ChunkedLinearCrossEntropy.apply(hidden, weight, targets, _chunk_rows(weight.shape[0], hidden.device))
+    return _ChunkedLinearCrossEntropy.apply(hidden, weight, targets, _chunk_rows(weight.shape[0], hidden.device),
+                                            torch.is_grad_enabled())
 
 
 class CausalLMLoss(nn.Module):
@@ -83,10 +88,7 @@ class CausalLMLoss(nn.Module):
         self.model = model
         # FSDP's transformer-based wrap looks for the decoder-layer classes on the prepared module.
         self._no_split_modules = getattr(model, "_no_split_modules", None)
-        cfg = getattr(model, "config", None)
-        plain_head = not any(getattr(cfg, k, None) for k in ("final_logit_softcapping", "logit_scale"))
-        head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-        self.chunked = plain_head and isinstance(head, nn.Linear) and head.bias is None
+        self.chunked = plain_linear_head(model)[0] is not None
 
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         if not self.chunked:
