@@ -19,8 +19,10 @@ every contender alike.
 
 Where the time goes (CPU, `tiny`): for every scorer, the output layer and its normaliser (a
 49k x 64 product and 49k exps per scored token) are nearly all of the cost, so the naive
-loop is bound by the same arithmetic; ours saves it by skipping context positions and
-padding, sharing normalisers of common prefixes, and cache-sized blocks. The scoring part
+loop is bound by the same arithmetic; ours saves it by running each distinct prefix once
+(prefix tree with tree attention; no context-only or padding rows) and cache-sized blocks.
+On real models (`--model`, e.g. the converted SmolLM2-135M) the transformer body dominates
+instead, and the prefix tree is what saves it. The scoring part
 also prints the ceiling of any exact scorer against the naive loop on this machine: the
 normalisers ours must compute (one per distinct scored prefix) times the time of their bare
 logits GEMM + exps, measured in the same run.
