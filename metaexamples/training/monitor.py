@@ -46,10 +46,13 @@ class Monitor:
                 out["eval/ppl"] = math.exp(min(out["eval/loss"], 50.0))
             with _full_params(model):
                 lm = accelerator.unwrap_model(model).model
-                for name, bodies in (("valid", self.valid), ("invalid", self.invalid)):
-                    if bodies:
-                        scores = score_strings(lm, self.open_ids, bodies, self.close_ids, self.batch_size * 4)
-                        out[f"eval/{name}_ppl"] = float(np.mean([s["ppl"] for s in scores]))
+                # One call for both: invalid strings are edits of valid ones and share their prefixes.
+                scores = score_strings(lm, self.open_ids, self.valid + self.invalid, self.close_ids,
+                                       self.batch_size * 4)
+                parts = {"valid": scores[:len(self.valid)], "invalid": scores[len(self.valid):]}
+                for name, part in parts.items():
+                    if part:
+                        out[f"eval/{name}_ppl"] = float(np.mean([s["ppl"] for s in part]))
         model.train()
         return out
 
