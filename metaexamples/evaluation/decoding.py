@@ -275,14 +275,12 @@ class StopOnSequence(StoppingCriteria):
 
 
 def build_processors(dec, *, symbol_ids: Sequence[int], close_ids: Sequence[int], n_open: int,
-                     language=None, record_logprobs: bool = True):
-    """(LogitsProcessorList in our order, the recorder or None, do_sample). When sampling,
-    the list ends with InverseCdfSampler and generate itself runs greedy (argmax)."""
+                     language=None) -> tuple[LogitsProcessorList, LogProbRecorder]:
+    """(LogitsProcessorList in our order, its log-prob recorder). When sampling, the list ends
+    with InverseCdfSampler and generate itself runs greedy (argmax)."""
     check_decoding(dec)
-    procs = LogitsProcessorList()
-    recorder = LogProbRecorder() if record_logprobs else None
-    if recorder is not None:
-        procs.append(recorder)
+    recorder = LogProbRecorder()
+    procs = LogitsProcessorList([recorder])
     if dec.constraint == "alphabet":
         procs.append(AlphabetLogitsProcessor(symbol_ids, close_ids))
     elif dec.constraint == "grammar":
@@ -290,8 +288,7 @@ def build_processors(dec, *, symbol_ids: Sequence[int], close_ids: Sequence[int]
             raise ValueError("decoding.constraint=grammar needs the language")
         procs.append(GrammarLogitsProcessor(language, symbol_ids, close_ids, n_open))
     # temperature 0 means greedy (argmax); generate cannot sample at temperature 0.
-    do_sample = bool(dec.do_sample) and dec.temperature > 0
-    if do_sample:
+    if dec.do_sample and dec.temperature > 0:
         if dec.temperature != 1.0:
             procs.append(TemperatureLogitsWarper(float(dec.temperature)))
         if dec.top_k > 0:
@@ -299,19 +296,17 @@ def build_processors(dec, *, symbol_ids: Sequence[int], close_ids: Sequence[int]
         if dec.top_p < 1.0:
             procs.append(TopPLogitsWarper(float(dec.top_p)))
         procs.append(InverseCdfSampler())
-    return procs, recorder, do_sample
+    return procs, recorder
 
 
 def generate_kwargs(dec, *, symbol_ids: Sequence[int], close_ids: Sequence[int], n_open: int,
                     max_new_tokens: int, pad_token_id: int, eos_token_id: int | None,
-                    language=None, record_logprobs: bool = True) -> tuple[dict, LogProbRecorder | None]:
+                    language=None) -> tuple[dict, LogProbRecorder]:
     """Keyword arguments for `model.generate` (KV cache on) and the log-prob recorder."""
-    procs, recorder, do_sample = build_processors(
-        dec, symbol_ids=symbol_ids, close_ids=close_ids, n_open=n_open, language=language,
-        record_logprobs=record_logprobs)
+    procs, recorder = build_processors(dec, symbol_ids=symbol_ids, close_ids=close_ids, n_open=n_open,
+                                       language=language)
     # generate runs greedy (our sampler is a processor); with do_sample=False it adds no
     # warpers of its own (so no sampling settings here: they would only draw a warning).
-    del do_sample
     config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, use_cache=True,
                               pad_token_id=pad_token_id, eos_token_id=eos_token_id)
     kwargs = {"generation_config": config, "logits_processor": procs,

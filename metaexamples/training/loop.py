@@ -201,7 +201,8 @@ def run_train_stage(cfg, bundle, run_dir: Path, tracker, cache: Path) -> dict:
             bar.update(1)
 
             done = progress.step == max_steps
-            if progress.step % int(t.log_steps) == 0 or done:
+            log_now = progress.step % int(t.log_steps) == 0 or done
+            if log_now:
                 mean_loss = float(accelerator.reduce(window_loss, reduction="mean")) / window_steps
                 seconds = time.perf_counter() - window_start
                 train_seconds += seconds
@@ -218,7 +219,7 @@ def run_train_stage(cfg, bundle, run_dir: Path, tracker, cache: Path) -> dict:
                 log.info("step %d: %s", progress.step, ", ".join(f"{k} {v:.4g}" for k, v in eval_row.items() if k != "step"))
             if (t.save_steps and progress.step % int(t.save_steps) == 0) or done:
                 save_checkpoint(accelerator, model, tokenizer, ckpt_root, progress.step, int(t.keep_checkpoints))
-            if progress.step % int(t.log_steps) == 0 or done:
+            if log_now:
                 window_start = time.perf_counter()  # evaluation and saving are not training time
     except Exception as exc:  # noqa: BLE001 - re-raised; an OOM becomes a one-line error
         if _is_oom(exc):
