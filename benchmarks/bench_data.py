@@ -20,8 +20,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from metaexamples.config import register_configs
-from metaexamples.data.build import run_data_stage
-from metaexamples.data.bundle import load_bundle
+from metaexamples.tasks.grammar.build import run_data_stage
+from metaexamples.tasks.grammar.bundle import load_bundle
 from metaexamples.models import load_tokenizer
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")

@@ -45,11 +45,14 @@ from omegaconf import OmegaConf
 from transformers import StoppingCriteriaList
 
 from metaexamples.config import register_configs
-from metaexamples.data.build import run_data_stage
-from metaexamples.data.bundle import load_bundle
-from metaexamples.evaluation import run_eval_gen, run_eval_ppl, score_strings
+from metaexamples.tasks.grammar.build import run_data_stage
+from metaexamples.tasks.grammar.bundle import load_bundle
+from metaexamples.evaluation import score_strings
+from metaexamples.tasks.grammar.generation import run_eval_gen
+from metaexamples.tasks.grammar.ppl import run_eval_ppl
 from metaexamples.evaluation.decoding import default_max_new_tokens, generate_kwargs
-from metaexamples.evaluation.generation import make_prompts, sample
+from metaexamples.tasks.grammar.constraints import make_constraint
+from metaexamples.tasks.grammar.generation import make_prompts, sample
 from metaexamples.models import load_model, load_tokenizer
 from metaexamples.paths import cache_dir
 from metaexamples.tracking import Tracker
@@ -75,7 +78,7 @@ def timed(fn):
 # --- set-up ---------------------------------------------------------------------------------
 def trained_model(cfg, bundle, cache: Path, steps: int) -> Path:
     """A `tiny` model trained `steps` steps on the default data (reused once written)."""
-    from metaexamples.training import run_train_stage
+    from metaexamples.tasks.grammar import run_train_stage
 
     run_dir = cache / "bench_eval" / f"{bundle.folder.name}-{steps}steps"
     if not (run_dir / "model" / "config.json").exists():
@@ -184,10 +187,10 @@ def fixed_steps_seconds(model, tokenizer, bundle, dec, prompts: list[list[int]],
     """One `generate` over the batch for exactly `steps` steps (no stopping), with the stage's
     own processors: the cost per step of a decoding preset, whatever the samples look like."""
     eos = tokenizer.eos_token_id
-    kwargs, recorder = generate_kwargs(
-        dec, symbol_ids=bundle.symbol_ids, close_ids=bundle.close_ids, n_open=len(bundle.open_ids),
-        max_new_tokens=steps, pad_token_id=eos, eos_token_id=None,
-        language=bundle.language)
+    constraint = make_constraint(dec.constraint, language=bundle.language, symbol_ids=bundle.symbol_ids,
+                                 close_ids=bundle.close_ids, n_open=len(bundle.open_ids))
+    kwargs, recorder = generate_kwargs(dec, max_new_tokens=steps, pad_token_id=eos, eos_token_id=None,
+                                       constraint=constraint)
     kwargs["stopping_criteria"] = StoppingCriteriaList()
     batch = torch.tensor(prompts, dtype=torch.long)
     torch.manual_seed(0)

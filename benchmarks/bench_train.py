@@ -61,13 +61,13 @@ from hydra import compose, initialize_config_dir
 from omegaconf import open_dict
 
 from metaexamples.config import register_configs
-from metaexamples.data.build import run_data_stage
-from metaexamples.data.bundle import load_bundle
+from metaexamples.tasks.grammar.build import run_data_stage
+from metaexamples.tasks.grammar.bundle import load_bundle
 from metaexamples.io import read_jsonl
 from metaexamples.models import load_model, load_tokenizer
 from metaexamples.paths import cache_dir as default_cache_dir
 from metaexamples.tracking import Tracker
-from metaexamples.training import run_train_stage
+from metaexamples.tasks.grammar import run_train_stage
 from metaexamples.training.loop import BlockBatches
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")

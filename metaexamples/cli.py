@@ -26,19 +26,15 @@ CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 _exit_code = 0  # set by a failed single run; main() exits with it after Hydra returns
 
 
-def run_name(cfg: DictConfig) -> str:
-    return f"{cfg.grammar.name}-{cfg.condition.name}-{cfg.model.name}"
-
-
-def job_identity(cfg: DictConfig, hydra_cfg) -> dict:
-    """W&B group, name, job type and tags for this job."""
+def job_identity(cfg: DictConfig, hydra_cfg, task) -> dict:
+    """W&B group, name, job type and tags for this job (name and tags from the task)."""
     group = cfg.logger.group or cfg.experiment_name
     if group is None and hydra_cfg.mode == RunMode.MULTIRUN:
         group = "sweep-" + Path(hydra_cfg.sweep.dir).as_posix().strip("/").replace("/", "_").removeprefix("multirun_")
     stages = list(cfg.stages)
-    job_type = "pipeline" if len(stages) == 4 else "+".join(stages)
-    tags = list(cfg.logger.tags) + [cfg.grammar.name, cfg.condition.name, cfg.model.name, cfg.decoding.name]
-    return {"name": run_name(cfg), "group": group, "job_type": job_type, "tags": tags}
+    job_type = "pipeline" if len(stages) == 2 + len(task.eval_stages) else "+".join(stages)
+    tags = list(cfg.logger.tags) + task.tags() + [cfg.model.name, cfg.decoding.name]
+    return {"name": task.run_name(), "group": group, "job_type": job_type, "tags": tags}
 
 
 def run_job(cfg: DictConfig) -> str:
@@ -47,6 +43,7 @@ def run_job(cfg: DictConfig) -> str:
     from metaexamples.launch import is_main_process
     from metaexamples.pipeline import run_stages
     from metaexamples.results import Results
+    from metaexamples.tasks import task_class
     from metaexamples.tracking import Tracker, start_tracker
 
     hydra_cfg = HydraConfig.get()
@@ -55,10 +52,11 @@ def run_job(cfg: DictConfig) -> str:
     results = None
     try:
         main = is_main_process()
-        identity = job_identity(cfg, hydra_cfg)
+        task = task_class(cfg.task.name)(cfg)
+        identity = job_identity(cfg, hydra_cfg, task)
         if main:  # first, so that a job failing validation is still listed as failed
             results = Results(run_dir, {
-                "run": identity["name"], "grammar": cfg.grammar.name, "condition": cfg.condition.name,
+                "run": identity["name"], "task": task.name, "method": cfg.method.name, **task.header(),
                 "model": cfg.model.name, "decoding": cfg.decoding.name, "seed": cfg.seed,
                 "experiment": cfg.experiment_name, "stages": list(cfg.stages), "output_dir": str(run_dir),
             })

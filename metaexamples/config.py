@@ -1,7 +1,8 @@
-"""Structured config schema (Hydra ConfigStore) and range checks.
+"""Structured config schemas (Hydra ConfigStore), one per config group, and range checks.
 
-The schema gives types (Hydra rejects `train.max_steps=abc` itself); `validate` checks ranges
-and cross-field rules and raises a one-line ConfigError naming the key.
+The schemas give types (Hydra rejects `train.max_steps=abc` itself); `validate` checks ranges
+and cross-field rules, asks the task to check its own keys, and raises a one-line
+ConfigError naming the key.
 """
 
 from __future__ import annotations
@@ -14,60 +15,11 @@ from omegaconf import MISSING, DictConfig
 
 from metaexamples.errors import ConfigError
 
-STAGES = ("data", "train", "eval_ppl", "eval_gen")
-
-
 @dataclass
 class PathsConfig:
     # Shared cache for generated data and converted models, keyed by content hashes so sweep
     # jobs reuse it. null = <cwd>/.cache/metaexamples (or $METAEXAMPLES_CACHE).
     cache_dir: Optional[str] = None
-
-
-@dataclass
-class GrammarConfig:
-    name: str = MISSING  # registry key: g1, g2, g3, dyck
-    tag: str = MISSING  # items are wrapped as <tag> ... </tag>
-    min_len: int = 2
-    max_len: int = 16
-    # "uniform" over allowed lengths, or a {length: weight} map.
-    length_dist: Any = "uniform"
-    rule: str = ""  # one-line statement of the rule, used by `rule` metaexamples
-    params: Dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ConditionConfig:
-    name: str = MISSING
-    meta_fraction: float = 0.0  # share of synthetic items that are metaexamples
-    meta_kinds: Dict[str, float] = field(
-        default_factory=lambda: {"judgment": 0.4, "contrast": 0.4, "rule": 0.2}
-    )
-
-
-@dataclass
-class DataConfig:
-    num_symbols: int = 5
-    num_foreign: int = 3  # extra qualifying tokens outside the alphabet (foreign-symbol negatives)
-    prefer_non_ascii: bool = True
-    ascii_fallback: bool = True
-    n_train_items: int = 20000  # synthetic items (examples + metaexamples) in the stream
-    n_eval: int = 500  # eval split: valid + invalid each
-    n_test: int = 1000  # test_valid and test_invalid each
-    random_negative_fraction: float = 0.2  # share of negatives drawn at random, not edited
-    synthetic_mix_ratio: float = 0.1  # share of stream tokens that are synthetic
-    block_size: int = 128  # packed training block length in tokens
-
-
-@dataclass
-class CorpusConfig:
-    name: str = MISSING  # builtin | text_files | hf
-    glob: Optional[str] = None  # text_files
-    dataset: Optional[str] = None  # hf
-    config: Optional[str] = None  # hf
-    split: str = "train"  # hf
-    text_field: str = "text"  # hf
-    max_docs: Optional[int] = None
 
 
 @dataclass
@@ -80,6 +32,7 @@ class ModelConfig:
     gguf_file: Optional[str] = None
     tokenizer: Optional[str] = None  # tokenizer spec for source=scratch ("smollm2" = offline one)
     arch: Dict[str, Any] = field(default_factory=dict)  # OlmoConfig kwargs for source=scratch
+    chat: bool = False  # an instruct model: tasks with prompts use its chat template
 
 
 @dataclass
@@ -145,24 +98,40 @@ class LoggerConfig:
 
 
 @dataclass
-class Config:
-    stages: List[str] = field(default_factory=lambda: list(STAGES))
-    seed: int = 0
-    experiment_name: Optional[str] = None
-    paths: PathsConfig = field(default_factory=PathsConfig)
-    grammar: GrammarConfig = field(default_factory=GrammarConfig)
-    condition: ConditionConfig = field(default_factory=ConditionConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    corpus: CorpusConfig = field(default_factory=CorpusConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    decoding: DecodingConfig = field(default_factory=DecodingConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    logger: LoggerConfig = field(default_factory=LoggerConfig)
+class MethodConfig:
+    name: str = MISSING  # registry key: sft, ...
+
+
+@dataclass
+class TaskConfig:
+    """What every task schema has (a task's own schema subclasses it)."""
+
+    name: str = MISSING  # registry key: grammar, procedural, ...
+    run_tag: str = MISSING  # run and sweep folder suffix, e.g. <grammar>_<condition>
+
+
+# Every config group has its own schema (stored as schema/<group>/base; a task stores its
+# own under schema/task/<name>, and those of its own groups, as the grammar task's
+# grammar/condition/data/corpus); the root holds only `stages`, `seed` and
+# `experiment_name`, so a task's keys never have to be declared here.
+GROUP_SCHEMAS = {"paths": PathsConfig, "model": ModelConfig, "train": TrainConfig, "decoding": DecodingConfig,
+                 "eval": EvalConfig, "logger": LoggerConfig,
+}
 
 
 def register_configs() -> None:
-    ConfigStore.instance().store(name="config_schema", node=Config)
+    from metaexamples.methods import available as methods, method_class
+    from metaexamples.tasks import available as tasks, task_class
+
+    cs = ConfigStore.instance()
+    for group, node in GROUP_SCHEMAS.items():
+        cs.store(group=f"schema/{group}", name="base", node=node)
+    for name in tasks():
+        for group, node in task_class(name).group_schemas.items():  # a task's own groups
+            cs.store(group=f"schema/{group}", name="base", node=node)
+        cs.store(group="schema/task", name=name, node=task_class(name).config_schema or TaskConfig)
+    for name in methods():
+        cs.store(group="schema/method", name=name, node=method_class(name).config_schema or MethodConfig)
 
 
 def _check(ok: bool, key: str, msg: str) -> None:
@@ -171,29 +140,18 @@ def _check(ok: bool, key: str, msg: str) -> None:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Range and cross-field checks; the first failure raises a one-line ConfigError."""
+    """Range and cross-field checks, the task's own included; the first failure raises a
+    one-line ConfigError naming the key."""
+    from metaexamples.methods import make_method
+    from metaexamples.tasks import task_class
+
+    task = task_class(cfg.task.name)
+    stages = ("data", "train", *task.eval_stages)
+    _check(isinstance(cfg.get("seed"), int) and not isinstance(cfg.seed, bool), "seed",
+           f"must be an integer, got {cfg.get('seed')!r}")
     for stage in cfg.stages:
-        _check(stage in STAGES, "stages", f"unknown stage {stage!r}; available: {', '.join(STAGES)}")
-    g = cfg.grammar
-    _check(g.min_len >= 1, "grammar.min_len", f"must be >= 1, got {g.min_len}")
-    _check(g.min_len <= g.max_len, "grammar.min_len",
-           f"min_len ({g.min_len}) must be <= grammar.max_len ({g.max_len})")
-    c = cfg.condition
-    _check(0.0 <= c.meta_fraction <= 1.0, "condition.meta_fraction",
-           f"must be in [0, 1], got {c.meta_fraction}")
-    for kind, w in c.meta_kinds.items():
-        _check(kind in ("judgment", "contrast", "rule"), f"condition.meta_kinds.{kind}",
-               "unknown metaexample kind; available: judgment, contrast, rule")
-        _check(w >= 0, f"condition.meta_kinds.{kind}", f"weight must be >= 0, got {w}")
-    d = cfg.data
-    _check(0.0 <= d.synthetic_mix_ratio <= 1.0, "data.synthetic_mix_ratio",
-           f"must be in [0, 1], got {d.synthetic_mix_ratio}")
-    _check(0.0 <= d.random_negative_fraction <= 1.0, "data.random_negative_fraction",
-           f"must be in [0, 1], got {d.random_negative_fraction}")
-    for key in ("num_symbols", "num_foreign", "n_train_items", "n_eval", "n_test", "block_size"):
-        _check(d[key] > 0, f"data.{key}", f"must be positive, got {d[key]}")
-    _check(d.block_size >= g.max_len + 16, "data.block_size",
-           f"({d.block_size}) must hold a whole item: >= grammar.max_len + 16")
+        _check(stage in stages, "stages", f"unknown stage {stage!r} for task={task.name}; available: {', '.join(stages)}")
+    make_method(cfg.method.name)
     t = cfg.train
     for key in ("max_steps", "batch_size", "grad_accum", "eval_steps", "log_steps"):
         _check(t[key] > 0, f"train.{key}", f"must be positive, got {t[key]}")
@@ -207,15 +165,9 @@ def validate(cfg: DictConfig) -> None:
     m = cfg.model
     _check(m.source in ("scratch", "gguf", "hub", "path"), "model.source",
            f"unknown {m.source!r}; available: scratch, gguf, hub, path")
-    dec = cfg.decoding
-    _check(dec.temperature >= 0, "decoding.temperature", f"must be >= 0, got {dec.temperature}")
-    _check(0.0 < dec.top_p <= 1.0, "decoding.top_p", f"must be in (0, 1], got {dec.top_p}")
-    _check(dec.top_k >= 0, "decoding.top_k", f"must be >= 0, got {dec.top_k}")
-    _check(dec.constraint in ("none", "alphabet", "grammar"), "decoding.constraint",
-           f"unknown {dec.constraint!r}; available: none, alphabet, grammar")
-    _check(dec.seed_symbols >= 0, "decoding.seed_symbols", f"must be >= 0, got {dec.seed_symbols}")
-    _check(dec.seed_symbols < g.max_len, "decoding.seed_symbols",
-           f"({dec.seed_symbols}) must be < grammar.max_len ({g.max_len})")
+    from metaexamples.evaluation.decoding import check_decoding
+
+    check_decoding(cfg.decoding, task.constraints)  # the task re-checks with its own constraints
     e = cfg.eval
     for key in ("batch_size", "n_samples", "gen_batch_size", "calibration_buckets"):
         _check(e[key] > 0, f"eval.{key}", f"must be positive, got {e[key]}")
@@ -224,3 +176,4 @@ def validate(cfg: DictConfig) -> None:
            f"unknown {lg.backend!r}; available: wandb, none")
     _check(lg.mode in ("offline", "online"), "logger.mode",
            f"unknown {lg.mode!r}; available: offline, online")
+    task.check_config(cfg)

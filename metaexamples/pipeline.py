@@ -1,7 +1,9 @@
-"""The stages of one job, in order: data -> train -> eval_ppl -> eval_gen.
+"""The stages of one job, in order: data -> train -> the task's evaluation stages.
 
-Any stage runs alone on earlier outputs: data comes from the content-keyed cache, the model
-from this run folder's `model/` (written by train) or from `model.path`.
+Keyed by the task and the method, never by their names: the task builds its data and runs
+its own evaluation stages (`task.eval_stages`: stage -> results.json section), the method
+trains. Any stage runs alone on earlier outputs: data comes from the content-keyed cache, the
+model from this run folder's `model/` (written by train) or from `model.path`.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ log = logging.getLogger(__name__)
 
 
 def run_stages(cfg: DictConfig, run_dir: Path, tracker: Tracker, results: Results | None) -> None:
-    from metaexamples.data.build import data_folder, run_data_stage
-    from metaexamples.data.bundle import load_bundle
+    from metaexamples.methods import make_method
     from metaexamples.models import load_tokenizer
+    from metaexamples.tasks import make_task
 
     state = process_state()
     cache = cache_dir(cfg.paths)
@@ -45,41 +47,29 @@ def run_stages(cfg: DictConfig, run_dir: Path, tracker: Tracker, results: Result
         tracker.summary({f"time/{stage}_s": seconds})
         return out
 
-    tokenizer = load_tokenizer(cfg.model, cache)
+    task = make_task(cfg, load_tokenizer(cfg.model, cache), cache)
     if "data" in stages:
         # The main process generates; the others then find the finished folder in the cache.
         with state.main_process_first():
-            folder = timed("data", lambda: run_data_stage(cfg, tokenizer, cache))
+            timed("data", task.prepare_data)
     else:
-        folder = data_folder(cfg, tokenizer, cache)
-        if not (folder / "manifest.json").exists():
-            raise ConfigError(
-                f"no data for grammar={cfg.grammar.name} condition={cfg.condition.name} in {folder.parent}; "
-                "run the data stage first (add `data` to stages, e.g. stages=[data,train])"
-            )
-    bundle = load_bundle(folder)
+        task.load_data()
     if results is not None:
-        results.set("data", {"folder": str(folder), "counts": bundle.manifest.get("counts"),
-                             "tokens": bundle.manifest.get("tokens")})
+        results.set("data", task.data_summary())
 
     if "train" in stages:
-        from metaexamples.training import run_train_stage
-
-        summary = timed("train", lambda: run_train_stage(cfg, bundle, run_dir, tracker, cache))
+        method = make_method(cfg.method.name)
+        method.check(cfg, task)
+        summary = timed("train", lambda: method.train(cfg, task, run_dir, tracker))
         _record(results, tracker, "train", summary)
 
-    eval_stages = [s for s in ("eval_ppl", "eval_gen") if s in stages]
+    eval_stages = [s for s in task.eval_stages if s in stages]
     if not eval_stages or not state.is_main_process:
         return
-    from metaexamples.evaluation import run_eval_gen, run_eval_ppl
-
     model, eval_tokenizer = _load_eval_model(cfg, run_dir, cache)
-    if "eval_ppl" in stages:
-        ppl = timed("eval_ppl", lambda: run_eval_ppl(cfg, bundle, model, eval_tokenizer, run_dir, tracker))
-        _record(results, tracker, "ppl", ppl)
-    if "eval_gen" in stages:
-        gen = timed("eval_gen", lambda: run_eval_gen(cfg, bundle, model, eval_tokenizer, run_dir, tracker))
-        _record(results, tracker, "gen", gen)
+    for stage in eval_stages:
+        section = timed(stage, lambda: task.evaluate(stage, model, eval_tokenizer, run_dir, tracker))
+        _record(results, tracker, task.eval_stages[stage], section)
 
 
 def flatten(prefix: str, value) -> dict:
@@ -100,7 +90,8 @@ def _record(results: Results | None, tracker: Tracker, section: str, values: dic
 
 
 def _load_eval_model(cfg: DictConfig, run_dir: Path, cache: Path):
-    """The model to evaluate: this run's trained model, else model.path."""
+    """The model to evaluate: this run's trained model, else model.path, else the configured
+    model itself when it is pretrained (gguf, hub); a model from scratch must be trained first."""
     from omegaconf import OmegaConf
 
     from metaexamples.models import load_model, load_tokenizer
@@ -108,7 +99,7 @@ def _load_eval_model(cfg: DictConfig, run_dir: Path, cache: Path):
     trained = run_dir / "model"
     if (trained / "config.json").exists():
         model_cfg = OmegaConf.merge(cfg.model, {"path": str(trained)})
-    elif cfg.model.get("path"):
+    elif cfg.model.get("path") or cfg.model.source in ("gguf", "hub"):
         model_cfg = cfg.model
     else:
         raise ConfigError(

@@ -1,38 +1,19 @@
 """Sweep report: `metaexamples-report <multirun folder>`.
 
 Reads every job's results.json under the folder (never W&B internals) and writes, and prints
-with rich, the reference report's two tables with the new columns after them, lists failed or
-missing jobs, and draws an AUROC heatmap (grammar x condition) and validity by decoding preset.
+with rich, each task's tables (the task's `report_tables`; for the grammar task the reference
+report's two tables with the new columns after them) and plots (`report_plots`), and lists
+failed or missing jobs. Keyed by the `task` field of results.json (older files: grammar).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from metaexamples.io import read_json, write_text
-
-PPL_COLUMNS = [  # (header, results key); the reference report's columns first
-    ("Run", "run"), ("Grammar", "grammar"), ("Valid PPL", "ppl.valid_ppl"),
-    ("Invalid PPL", "ppl.invalid_ppl"), ("Gap", "ppl.gap"), ("Ratio", "ppl.ratio"),
-    ("AUROC", "ppl.auroc"), ("AUPR", "ppl.aupr"), ("Best F1", "ppl.best_f1"),
-    ("Balanced Acc", "ppl.balanced_acc"),
-    ("Condition", "condition"), ("Model", "model"), ("Seed", "seed"),
-    ("Valid NLL/sym", "ppl.valid_nll_per_symbol"), ("Invalid NLL/sym", "ppl.invalid_nll_per_symbol"),
-    ("AUROC/sym", "ppl.auroc_per_symbol"),
-]
-GEN_COLUMNS = [
-    ("Run", "run"), ("Grammar", "grammar"), ("Samples", "gen.samples"), ("Valid", "gen.valid"),
-    ("Invalid", "gen.invalid"), ("Validity Rate", "gen.validity_rate"),
-    ("Condition", "condition"), ("Decoding", "decoding"), ("Novel Valid", "gen.novel_valid"),
-    ("Unique Valid", "gen.unique_valid"), ("No Close", "gen.failures.no_close"),
-    ("Foreign Token", "gen.failures.foreign_token"), ("Length", "gen.failures.length"),
-    ("Rule", "gen.failures.rule"),
-]
-
 
 def get(row: dict, dotted: str) -> Any:
     value: Any = row
@@ -82,70 +63,7 @@ def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def plot_auroc_heatmap(rows: list[dict], path: Path) -> bool:
-    cells: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for r in rows:
-        if get(r, "ppl.auroc") is not None:
-            cells[(r["grammar"], r["condition"])].append(float(get(r, "ppl.auroc")))
-    if not cells:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    grammars = sorted({g for g, _ in cells})
-    conditions = sorted({c for _, c in cells}, key=_condition_order)
-    grid = np.full((len(grammars), len(conditions)), np.nan)
-    for (g, c), values in cells.items():
-        grid[grammars.index(g), conditions.index(c)] = float(np.mean(values))
-    fig, ax = plt.subplots(figsize=(1.6 * len(conditions) + 2, 0.7 * len(grammars) + 1.5))
-    im = ax.imshow(grid, vmin=0.5, vmax=1.0, cmap="viridis")
-    ax.set_xticks(range(len(conditions)), conditions)
-    ax.set_yticks(range(len(grammars)), grammars)
-    for i in range(len(grammars)):
-        for j in range(len(conditions)):
-            if not np.isnan(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", color="w" if grid[i, j] < 0.8 else "k")
-    fig.colorbar(im, ax=ax, label="AUROC (mean over runs)")
-    ax.set_title("Perplexity discrimination: AUROC")
-    fig.tight_layout()
-    _save_figure(fig, path)
-    return True
-
-
-def plot_validity_by_decoding(rows: list[dict], path: Path) -> bool:
-    cells: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for r in rows:
-        if get(r, "gen.validity_rate") is not None:
-            cells[(r["grammar"], r.get("decoding") or "?")].append(float(get(r, "gen.validity_rate")))
-    if not cells:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    grammars = sorted({g for g, _ in cells})
-    presets = sorted({d for _, d in cells})
-    width = 0.8 / len(presets)
-    fig, ax = plt.subplots(figsize=(1.5 * len(grammars) + 3, 3.5))
-    for k, preset in enumerate(presets):
-        heights = [float(np.mean(cells.get((g, preset), [np.nan]))) for g in grammars]
-        ax.bar(np.arange(len(grammars)) + k * width, heights, width, label=preset)
-    ax.set_xticks(np.arange(len(grammars)) + 0.4 - width / 2, grammars)
-    ax.set_ylim(0, 1)
-    ax.set_ylabel("validity rate")
-    ax.set_title("Generation validity by decoding preset")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    _save_figure(fig, path)
-    return True
-
-
-def _save_figure(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     from metaexamples.io import atomic_path
@@ -155,40 +73,44 @@ def _save_figure(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def _condition_order(name: str) -> tuple[int, str]:
-    order = {"examples": 0, "meta_1pct": 1, "meta_5pct": 2, "meta_10pct": 3}
-    return (order.get(name, 99), name)
+def _task_of(row: dict):
+    from metaexamples.tasks import task_class
+
+    return task_class(row.get("task") or "grammar")
 
 
 def build_report(sweep_dir: Path, out_dir: Path | None = None) -> dict:
-    """Write report.md and plots into out_dir (default: the sweep folder); return the pieces."""
+    """Write report.md and plots into out_dir (default: the sweep folder); return the pieces:
+    rows, problems, tables [(title, headers, rows)], `<section>_rows` per table, plots."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"{sweep_dir}: not a folder")
     out_dir = Path(out_dir) if out_dir else sweep_dir
     rows, problems = collect(sweep_dir)
-    rows.sort(key=lambda r: (r.get("grammar", ""), _condition_order(r.get("condition", "")), r.get("seed", 0), r["job"]))
-    ppl_rows = table_rows(rows, PPL_COLUMNS, "ppl")
-    gen_rows = table_rows(rows, GEN_COLUMNS, "gen")
-    plots = []
-    if plot_auroc_heatmap(rows, out_dir / "auroc_heatmap.png"):
-        plots.append("auroc_heatmap.png")
-    if plot_validity_by_decoding(rows, out_dir / "validity_by_decoding.png"):
-        plots.append("validity_by_decoding.png")
+    by_task: dict[str, list[dict]] = {}
+    for row in rows:
+        by_task.setdefault(_task_of(row).name, []).append(row)
+    out: dict[str, Any] = {"rows": rows, "problems": problems, "tables": [], "plots": []}
     parts = [f"# Sweep report: {sweep_dir.name}", "",
-             f"{len(rows)} completed job(s), {len(problems)} failed or missing.", "",
-             "## Perplexity and Discrimination", "",
-             markdown_table([h for h, _ in PPL_COLUMNS], ppl_rows), "",
-             "## Generation Validity", "",
-             markdown_table([h for h, _ in GEN_COLUMNS], gen_rows), ""]
+             f"{len(rows)} completed job(s), {len(problems)} failed or missing.", ""]
+    for name in sorted(by_task):
+        task = _task_of({"task": name})
+        task_rows = sorted(by_task[name], key=lambda r: (*task.sort_key(r), r.get("seed", 0), r["job"]))
+        for table in task.report_tables:
+            cells = table_rows(task_rows, table.columns, table.section)
+            headers = [h for h, _ in table.columns]
+            out["tables"].append((table.title, headers, cells))
+            out[f"{table.section}_rows"] = out.get(f"{table.section}_rows", []) + cells
+            parts += [f"## {table.title}", "", markdown_table(headers, cells), ""]
+        out["plots"] += task.report_plots(task_rows, out_dir)
     if problems:
         parts += ["## Failed or missing jobs", "",
                   markdown_table(["Job", "Status", "Error"], [[p["job"], p["status"], p["error"]] for p in problems]), ""]
-    parts += [f"![{p}]({p})" for p in plots]
-    markdown = "\n".join(parts) + "\n"
-    write_text(out_dir / "report.md", markdown)
-    return {"rows": rows, "problems": problems, "ppl_rows": ppl_rows, "gen_rows": gen_rows,
-            "plots": plots, "markdown": markdown, "path": out_dir / "report.md"}
+    parts += [f"![{p}]({p})" for p in out["plots"]]
+    out["markdown"] = "\n".join(parts) + "\n"
+    write_text(out_dir / "report.md", out["markdown"])
+    out["path"] = out_dir / "report.md"
+    return out
 
 
 def print_report(report: dict) -> None:
@@ -198,10 +120,9 @@ def print_report(report: dict) -> None:
     console = Console()
     if not console.is_terminal:  # piped or redirected: don't squeeze the tables into 80 columns
         console = Console(width=220)
-    for title, columns, rows in (("Perplexity and Discrimination", PPL_COLUMNS, report["ppl_rows"]),
-                                 ("Generation Validity", GEN_COLUMNS, report["gen_rows"])):
+    for title, headers, rows in report["tables"]:
         table = Table(title=title)
-        for header, _ in columns:
+        for header in headers:
             table.add_column(header, no_wrap=True)
         for row in rows:
             table.add_row(*row)

@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from metaexamples.data.build import data_folder, run_data_stage
-from metaexamples.data.bundle import SPLITS, load_bundle
+from metaexamples.tasks.grammar.build import data_folder, run_data_stage
+from metaexamples.tasks.grammar.bundle import SPLITS, load_bundle
 from metaexamples.data.mixing import pack
 from metaexamples.errors import ConfigError
 from metaexamples.io import file_sha256

@@ -11,12 +11,14 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, balanced_accuracy_score, roc_auc_score
 
-from metaexamples.data.build import run_data_stage
-from metaexamples.data.bundle import load_bundle
+from metaexamples.tasks.grammar.build import run_data_stage
+from metaexamples.tasks.grammar.bundle import load_bundle
 from metaexamples.errors import ConfigError
-from metaexamples.evaluation import run_eval_gen, run_eval_ppl, score_strings, scoring
+from metaexamples.evaluation import score_strings, scoring
+from metaexamples.tasks.grammar.generation import run_eval_gen
+from metaexamples.tasks.grammar.ppl import run_eval_ppl
 from metaexamples.evaluation.decoding import default_max_new_tokens
-from metaexamples.evaluation.generation import make_prompts, sample
+from metaexamples.tasks.grammar.generation import make_prompts, sample
 from metaexamples.evaluation.metrics import choose_threshold
 from metaexamples.evaluation.scoring import logsumexp_of_head
 from metaexamples.io import read_json, read_jsonl

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from metaexamples.report import GEN_COLUMNS, PPL_COLUMNS, build_report, main
+from metaexamples.report import build_report, main
+from metaexamples.tasks.grammar import GEN_COLUMNS, PPL_COLUMNS
 
 
 def make_job(sweep: Path, name: str, results: dict | None) -> None:

@@ -8,7 +8,7 @@ import unicodedata
 import pytest
 
 from metaexamples.errors import ConfigError
-from metaexamples.symbols import check_round_trip, reject_reason, select_symbols
+from metaexamples.tasks.grammar.symbols import check_round_trip, reject_reason, select_symbols
 
 
 @pytest.fixture(scope="module")

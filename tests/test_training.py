@@ -16,14 +16,14 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from metaexamples.data.build import run_data_stage
-from metaexamples.data.bundle import load_bundle
+from metaexamples.tasks.grammar.build import run_data_stage
+from metaexamples.tasks.grammar.bundle import load_bundle
 from metaexamples.errors import ConfigError
 from metaexamples.io import read_jsonl
 from metaexamples.models import load_model, load_tokenizer
 from metaexamples.tracking import Tracker
-from metaexamples.training import run_train_stage
-from metaexamples.training.loop import check_symbols
+from metaexamples.tasks.grammar import run_train_stage
+from metaexamples.tasks.grammar import check_symbols
 
 SMOKE = ["experiment=smoke", "logger=none"]
 

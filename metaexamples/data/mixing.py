@@ -106,3 +106,32 @@ def build_stream(docs: list[np.ndarray], item_ids: list[list[int]], ratio: float
              "canonical_tokens": n_canon, "padding_tokens": int(blocks.size - synthetic - n_canon),
              "synthetic_share": round(synthetic / max(1, synthetic + n_canon), 4)}
     return blocks, stats
+
+
+def pack_examples(examples: list[tuple[list[int], list[int]]], block_size: int, pad_id: int,
+                  key: str = "task.block_size") -> tuple[np.ndarray, np.ndarray]:
+    """Prompt/target examples (input ids, labels with -100 where not scored) packed greedily,
+    in order, into int32 blocks [n, block_size] with their labels; an example is never split,
+    and the rest of a block is padding (label -100)."""
+    blocks: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    ids_row, lab_row = [], []
+
+    def flush() -> None:
+        if ids_row:
+            room = block_size - len(ids_row)
+            blocks.append(np.array(ids_row + [pad_id] * room, dtype=np.int32))
+            labels.append(np.array(lab_row + [-100] * room, dtype=np.int32))
+            ids_row.clear()
+            lab_row.clear()
+
+    for ids, labs in examples:
+        if len(ids) > block_size:
+            raise ConfigError(f"{key}: ({block_size}) is shorter than an example ({len(ids)} tokens)")
+        if len(ids_row) + len(ids) > block_size:
+            flush()
+        ids_row.extend(ids)
+        lab_row.extend(labs)
+    flush()
+    empty = np.zeros((0, block_size), dtype=np.int32)
+    return (np.stack(blocks), np.stack(labels)) if blocks else (empty, empty.copy())

@@ -1,8 +1,7 @@
-"""Evaluation: batched scoring (scoring), metrics (metrics), decoding presets and constrained
-processors (decoding), and the two stages: eval_ppl (ppl) and eval_gen (generation)."""
+"""Evaluation machinery every task reuses: batched exact scoring (scoring, prefix_tree), the
+left-padded sampler (sampling), decoding presets and processors (decoding), shared metrics
+(metrics) and plots. Each task's evaluation stages live in its own package."""
 
-from metaexamples.evaluation.generation import run_eval_gen
-from metaexamples.evaluation.ppl import run_eval_ppl
 from metaexamples.evaluation.scoring import score_strings
 
-__all__ = ["run_eval_gen", "run_eval_ppl", "score_strings"]
+__all__ = ["score_strings"]

@@ -1,19 +1,21 @@
-"""stage=train: fine-tune the model on the data stage's packed mixed stream.
+"""The one training loop: a model, its batches and an objective -> checkpoints and a model.
 
-One loop for every setting, read top to bottom: one process on CPU (fp32), the same code
-under `accelerate launch` on several GPUs (DDP, or FSDP with train.distributed=fsdp; bf16).
-Only the main process logs and writes files; every rank takes part in saving.
+Read top to bottom: one process on CPU (fp32), the same code under `accelerate launch` on
+several GPUs (DDP, or FSDP with train.distributed=fsdp; bf16). Only the main process logs and
+writes files; every rank takes part in saving. The caller (a method) loads the model and says
+what to train on; the loop never reads a task's data itself.
 
-Batches: the training blocks in a seeded permutation per epoch; optimizer step s, micro-batch
-m, rank r reads a fixed slice of that order, so the data position is a function of the step
-and resuming from a checkpoint continues exactly where the run stopped.
+Batches: token blocks (and optional labels) in a seeded permutation per epoch; optimizer
+step s, micro-batch m, rank r reads a fixed slice of that order, so the data position is a
+function of the step and resuming from a checkpoint continues exactly where the run stopped.
+The objective is an nn.Module wrapping the model whose forward(*batch) is the loss (the
+next-token loss for SFT: training/loss.py).
 Writes run_dir/train/metrics.jsonl, run_dir/checkpoints/checkpoint-<step>/, run_dir/model/.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -24,8 +26,6 @@ from metaexamples.errors import ConfigError
 from metaexamples.io import append_jsonl, read_jsonl, write_jsonl
 from metaexamples.training.checkpoint import (checkpoint_step, export_final, latest_checkpoint,
                                               save_checkpoint)
-from metaexamples.training.loss import CausalLMLoss
-from metaexamples.training.monitor import Monitor
 from metaexamples.training.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,15 @@ class Progress:
 
 
 class BlockBatches:
-    """Micro-batches of training blocks, addressed by (step, micro-batch, rank)."""
+    """Micro-batches of training blocks, addressed by (step, micro-batch, rank). With `labels`
+    (same shape, -100 = not scored) a batch is (input_ids, labels), else input_ids alone."""
 
-    def __init__(self, blocks: np.ndarray, batch_size: int, grad_accum: int, world: int, seed: int) -> None:
+    def __init__(self, blocks: np.ndarray, batch_size: int, grad_accum: int, world: int, seed: int,
+                 labels: np.ndarray | None = None) -> None:
         if len(blocks) == 0:
             raise ConfigError("data.n_train_items: the training stream is empty; raise data.n_train_items")
         self.blocks = torch.from_numpy(blocks.astype(np.int64))
+        self.labels = torch.from_numpy(labels.astype(np.int64)) if labels is not None else None
         self.batch_size, self.grad_accum, self.world, self.seed = batch_size, grad_accum, world, seed
         self._epoch, self._perm = -1, np.empty(0, dtype=np.int64)  # the last epoch's order, reused
 
@@ -69,7 +72,8 @@ class BlockBatches:
             take = min(n - offset, end - p)
             parts.append(self._order(epoch)[offset:offset + take])
             p += take
-        return self.blocks[torch.from_numpy(np.concatenate(parts))]
+        index = torch.from_numpy(np.concatenate(parts))
+        return self.blocks[index] if self.labels is None else (self.blocks[index], self.labels[index])
 
 
 def mixed_precision(precision: str) -> str:
@@ -91,17 +95,6 @@ def make_accelerator(t):
             auto_wrap_policy="transformer_based_wrap", state_dict_type="FULL_STATE_DICT",
             use_orig_params=True)
     return Accelerator(**kwargs)
-
-
-def check_symbols(tokenizer, model, bundle) -> None:
-    """The data's symbol and tag ids must mean the same tokens to this tokenizer and model."""
-    vocab = model.get_input_embeddings().num_embeddings
-    for i, token in zip(bundle.symbol_ids, bundle.symbols["tokens"]):
-        if i >= vocab or tokenizer.decode([i]) != token:
-            raise ConfigError(f"model.path: the tokenizer of {tokenizer.name_or_path!r} lacks symbol {token!r} "
-                              f"(id {i}) of {bundle.folder / 'symbols.json'}; regenerate the data with this model")
-    if max(bundle.open_ids + bundle.close_ids) >= vocab:
-        raise ConfigError(f"model.path: the tag ids of {bundle.folder} are outside the model's vocabulary ({vocab})")
 
 
 def apply_lora(model, lora_cfg):
@@ -126,24 +119,18 @@ def _keep_metrics_up_to(path: Path, step: int) -> None:
         write_jsonl(path, [r for r in read_jsonl(path) if r.get("step", 0) <= step])
 
 
-def run_train_stage(cfg, bundle, run_dir: Path, tracker, cache: Path) -> dict:
-    from accelerate.utils import set_seed
+def train_loop(t, model, tokenizer, batches: BlockBatches, objective, run_dir: Path, tracker,
+               monitor=None) -> dict:
+    """Train `model` with `objective(model)` (an nn.Module whose forward(*batch) is the loss)
+    on `batches`, under the train config `t`. `monitor(prepared_objective, accelerator)`, if
+    given, evaluates every t.eval_steps. Returns the train section of results.json."""
     from tqdm.auto import tqdm
 
-    from metaexamples.models import load_model, load_tokenizer
-
-    t = cfg.train
     accelerator = make_accelerator(t)
     main = accelerator.is_main_process
-    set_seed(int(cfg.seed))
-    tokenizer = load_tokenizer(cfg.model, cache)
-    model = load_model(cfg.model, tokenizer, cache, seed=int(cfg.seed))
-    check_symbols(tokenizer, model, bundle)
-    if t.lora.enabled:
-        model = apply_lora(model, t.lora)
     model.config.use_cache = False  # no KV cache while training
-    # accelerate wraps the loss module (DDP/FSDP), so the whole forward goes through the wrapper.
-    model = accelerator.prepare(CausalLMLoss(model).train())  # FSDP: wrap before the optimizer exists
+    # accelerate wraps the objective (DDP/FSDP), so the whole forward goes through the wrapper.
+    model = accelerator.prepare(objective(model).train())  # FSDP: wrap before the optimizer exists
     optimizer = accelerator.prepare(build_optimizer(model, float(t.lr), float(t.weight_decay)))
     # Not prepared: accelerate would step a prepared scheduler once per process.
     scheduler = build_scheduler(optimizer, int(t.warmup_steps), int(t.max_steps), float(t.min_lr_ratio))
@@ -164,8 +151,6 @@ def run_train_stage(cfg, bundle, run_dir: Path, tracker, cache: Path) -> dict:
         metrics_path.unlink()  # a fresh start in a folder that had no checkpoint
 
     world = accelerator.num_processes
-    batches = BlockBatches(bundle.blocks("train"), int(t.batch_size), int(t.grad_accum), world, int(cfg.seed))
-    monitor = Monitor(bundle, int(t.batch_size), int(t.eval_batches))
     tokens_per_step = int(t.batch_size) * int(t.grad_accum) * world * batches.blocks.shape[1]
     max_steps = int(t.max_steps)
 
@@ -184,9 +169,11 @@ def run_train_stage(cfg, bundle, run_dir: Path, tracker, cache: Path) -> dict:
         while progress.step < max_steps:
             step = progress.step
             for micro in range(int(t.grad_accum)):
-                batch = batches.get(step, micro, accelerator.process_index).to(accelerator.device)
+                batch = batches.get(step, micro, accelerator.process_index)
+                batch = tuple(b.to(accelerator.device) for b in batch) if isinstance(batch, tuple) \
+                    else (batch.to(accelerator.device),)
                 with accelerator.accumulate(model):
-                    loss = model(batch)
+                    loss = model(*batch)
                     accelerator.backward(loss)
                     if accelerator.sync_gradients and t.max_grad_norm > 0:
                         accelerator.clip_grad_norm_(model.parameters(), float(t.max_grad_norm))
@@ -213,7 +200,7 @@ def run_train_stage(cfg, bundle, run_dir: Path, tracker, cache: Path) -> dict:
                 bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{lr:.2e}")
                 window_loss.zero_()
                 window_steps = 0
-            if progress.step % int(t.eval_steps) == 0 or done:
+            if monitor is not None and (progress.step % int(t.eval_steps) == 0 or done):
                 eval_row = {"step": progress.step, **monitor(model, accelerator)}
                 record(eval_row)
                 log.info("step %d: %s", progress.step, ", ".join(f"{k} {v:.4g}" for k, v in eval_row.items() if k != "step"))

@@ -76,7 +76,8 @@ def chunked_lm_loss(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.T
 
 
 class CausalLMLoss(nn.Module):
-    """Wraps a Hugging Face causal LM: forward(input_ids) -> next-token loss over the block.
+    """The SFT objective. Wraps a Hugging Face causal LM: forward(input_ids, labels=None) ->
+    mean next-token loss over the block's scored positions.
 
     Uses the chunked loss when the model's logits are exactly lm_head(final hidden state)
     (OLMo, Llama, SmolLM2...); otherwise the model's own loss. The wrapper is what accelerate
@@ -90,9 +91,12 @@ class CausalLMLoss(nn.Module):
         self._no_split_modules = getattr(model, "_no_split_modules", None)
         self.chunked = plain_linear_head(model)[0] is not None
 
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """labels: None = every next token is scored; else -100 marks positions not scored
+        (e.g. the prompt of a prompt/answer pair)."""
+        labels = input_ids if labels is None else labels
         if not self.chunked:
-            return self.model(input_ids=input_ids, labels=input_ids).loss
+            return self.model(input_ids=input_ids, labels=labels).loss
         hidden = self.model.get_decoder()(input_ids=input_ids).last_hidden_state
         weight = self.model.get_output_embeddings().weight
-        return chunked_lm_loss(hidden[:, :-1].reshape(-1, hidden.shape[-1]), weight, input_ids[:, 1:].reshape(-1))
+        return chunked_lm_loss(hidden[:, :-1].reshape(-1, hidden.shape[-1]), weight, labels[:, 1:].reshape(-1))

@@ -17,14 +17,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from metaexamples.config import validate
 from metaexamples.data.corpus import canonical_documents, corpus_fingerprint
-from metaexamples.data.items import ItemIds, make_tags
-from metaexamples.data.metaexamples import MetaBuilder, token_budget
+from metaexamples.tasks.grammar.items import ItemIds, make_tags
+from metaexamples.tasks.grammar.metaexamples import MetaBuilder, token_budget
 from metaexamples.data.mixing import build_stream, canonical_needed
-from metaexamples.data.splits import held_out_splits, held_strings, sample_excluding
+from metaexamples.tasks.grammar.splits import held_out_splits, held_strings, sample_excluding
 from metaexamples.errors import ConfigError
-from metaexamples.io import atomic_dir, file_sha256, stable_hash, write_json, write_jsonl
-from metaexamples.languages import make_language
-from metaexamples.symbols import select_symbols
+from metaexamples.data.cache import build_once, file_hashes, keyed_folder
+from metaexamples.io import write_json, write_jsonl
+from metaexamples.tasks.grammar.languages import make_language
+from metaexamples.tasks.grammar.symbols import select_symbols
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def data_folder(cfg: DictConfig, tokenizer, cache_root: Path, _fingerprint: dict
     fingerprint.pop("name")  # the vocabulary decides, not where it was loaded from (a checkpoint)
     key = {"format": DATA_FORMAT, **data_config(cfg), "corpus": corpus_fingerprint(cfg.corpus),
            "tokenizer": fingerprint}
-    return Path(cache_root) / "data" / f"{cfg.grammar.name}-{cfg.condition.name}-{stable_hash(key)}"
+    return keyed_folder(cache_root, f"{cfg.grammar.name}-{cfg.condition.name}", key)
 
 
 def run_data_stage(cfg: DictConfig, tokenizer, cache_root: Path) -> Path:
@@ -60,13 +61,7 @@ def run_data_stage(cfg: DictConfig, tokenizer, cache_root: Path) -> Path:
     validate(cfg)
     fingerprint = tokenizer_fingerprint(tokenizer)
     folder = data_folder(cfg, tokenizer, cache_root, fingerprint)
-    if (folder / "manifest.json").exists():
-        log.info("data: reusing %s", folder)
-        return folder
-    with atomic_dir(folder) as tmp:
-        _generate(cfg, tokenizer, tmp, fingerprint)
-    log.info("data: wrote %s", folder)
-    return folder
+    return build_once(folder, lambda tmp: _generate(cfg, tokenizer, tmp, fingerprint))
 
 
 def _generate(cfg: DictConfig, tokenizer, out: Path, fingerprint: dict) -> None:
@@ -121,7 +116,7 @@ def _generate(cfg: DictConfig, tokenizer, out: Path, fingerprint: dict) -> None:
     np.save(out / "train_blocks.npy", train_blocks)
     np.save(out / "eval_blocks.npy", eval_blocks)
     counts["train_kinds"] = dict(sorted(Counter(r["kind"] for r in train).items()))
-    files = {p.name: file_sha256(p) for p in sorted(out.iterdir())}
+    files = file_hashes(out)
     write_json(out / "manifest.json", {
         "format": DATA_FORMAT,
         "config": data_config(cfg),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from metaexamples.languages.base import Language, String
+from metaexamples.tasks.grammar.languages.base import Language, String
 
 
 class G3(Language):

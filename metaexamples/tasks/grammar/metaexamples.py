@@ -13,9 +13,9 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-from metaexamples.data.items import ItemIds
+from metaexamples.tasks.grammar.items import ItemIds
 from metaexamples.errors import ConfigError
-from metaexamples.languages.base import Language, String
+from metaexamples.tasks.grammar.languages.base import Language, String
 
 KINDS = ("judgment", "contrast", "rule")
 VALID, INVALID = " is valid.", " is invalid."

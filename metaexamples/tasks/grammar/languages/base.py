@@ -1,7 +1,7 @@
 """The interface every language implements, over symbol indices 0..num_symbols-1.
 
-Strings are tuples of ints (indices into the alphabet chosen by `metaexamples.symbols`); the
-mapping to token ids happens in `metaexamples.data.items`. `allowed_next` is what
+Strings are tuples of ints (indices into the alphabet chosen by `metaexamples.tasks.grammar.symbols`); the
+mapping to token ids happens in `metaexamples.tasks.grammar.items`. `allowed_next` is what
 grammar-constrained decoding uses, so it must be exact: every symbol it allows can still be
 completed into a valid string within `max_len`, and END is allowed iff the prefix is valid.
 """

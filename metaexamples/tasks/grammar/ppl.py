@@ -14,10 +14,10 @@ import logging
 from pathlib import Path
 
 from metaexamples.evaluation import plots
-from metaexamples.evaluation.metrics import (choose_threshold, length_buckets, per_symbol_score_of,
-                                             ppl_block, score_of, strata)
+from metaexamples.evaluation.metrics import choose_threshold, per_symbol_score_of, score_of
 from metaexamples.evaluation.scoring import score_strings
 from metaexamples.io import write_json, write_jsonl
+from metaexamples.tasks.grammar.metrics import length_buckets, ppl_block, strata
 
 log = logging.getLogger(__name__)
 

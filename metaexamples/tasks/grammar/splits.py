@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import random
 
-from metaexamples.data.items import ItemIds
+from metaexamples.tasks.grammar.items import ItemIds
 from metaexamples.errors import ConfigError
-from metaexamples.languages.base import Language, String
+from metaexamples.tasks.grammar.languages.base import Language, String
 
 MAX_TRIES = 1000
 

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Sequence
 
 from metaexamples.errors import ConfigError
-from metaexamples.languages.base import Language, String
+from metaexamples.tasks.grammar.languages.base import Language, String
 
 
 class G2(Language):

@@ -19,27 +19,19 @@ from __future__ import annotations
 
 import logging
 import random
+from functools import partial
 from pathlib import Path
 
-import torch
-
 from metaexamples.evaluation import plots
-from metaexamples.evaluation.decoding import check_decoding, default_max_new_tokens, generate_kwargs
-from metaexamples.evaluation.metrics import generation_metrics
+from metaexamples.evaluation.decoding import check_decoding, default_max_new_tokens
+from metaexamples.evaluation.sampling import sample_completions
 from metaexamples.io import write_json, write_jsonl
+from metaexamples.tasks.grammar.constraints import make_constraint
+from metaexamples.tasks.grammar.metrics import generation_metrics
 
 log = logging.getLogger(__name__)
 
 SAMPLE_COLUMNS = ("i", "text", "verdict", "length", "novel", "logprob", "stop")
-
-
-def find_subsequence(tokens: list[int], pattern: list[int]) -> int:
-    """Index of the first occurrence of `pattern` in `tokens`, or -1."""
-    n = len(pattern)
-    for i in range(len(tokens) - n + 1):
-        if tokens[i:i + n] == pattern:
-            return i
-    return -1
 
 
 def judge(body_tokens: list[int], closed: bool, symbol_of: dict[int, int], language) -> tuple[str, list[int] | None]:
@@ -69,54 +61,40 @@ def make_prompts(bundle, n: int, seed_symbols: int, seed: int, train_rows: list[
 
 def sample(model, tokenizer, bundle, dec, prompts: list[list[int]], batch_size: int, max_new_tokens: int,
            seed: int) -> list[dict]:
-    """Generate one sample per prompt (all prompts the same length) and judge each."""
+    """One sample per prompt (the shared sampler, stopped at the closing tag) judged."""
     language = bundle.language
     symbol_of = {t: i for i, t in enumerate(bundle.symbol_ids)}
     close, n_open = bundle.close_ids, len(bundle.open_ids)
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    kwargs, recorder = generate_kwargs(
-        dec, symbol_ids=bundle.symbol_ids, close_ids=close, n_open=n_open,
-        max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=eos, language=language)
-    device = next(model.parameters()).device
-    torch.manual_seed(seed)
-    model.eval()
+    constraint = partial(make_constraint, dec.constraint, language=language, symbol_ids=bundle.symbol_ids,
+                         close_ids=close, n_open=n_open)
+    completions = sample_completions(model, prompts, dec, max_new_tokens=max_new_tokens, pad_id=pad, eos_id=eos,
+                                     batch_size=batch_size, seed=seed, stop_ids=close, constraint=constraint)
     out = []
-    for start in range(0, len(prompts), batch_size):
-        batch = torch.tensor(prompts[start:start + batch_size], dtype=torch.long, device=device)
-        with torch.inference_mode():
-            seqs = model.generate(input_ids=batch, attention_mask=torch.ones_like(batch), **kwargs)
-        logps = recorder.finish(seqs).tolist()
-        for r, row in enumerate(seqs.tolist()):
-            prompt, gen = row[:batch.shape[1]], row[batch.shape[1]:]
-            at = find_subsequence(gen, close)
-            if at >= 0:
-                kept, stop = at + len(close), "close"
-            elif eos is not None and eos in gen:
-                kept, stop = gen.index(eos) + 1, "eos"
-            else:
-                kept, stop = len(gen), "budget"
-            body = prompt[n_open:] + gen[:at] if at >= 0 else None
-            verdict, symbols = judge(body or [], at >= 0, symbol_of, language)
-            out.append({
-                "i": start + r,
-                "prompt_symbols": [symbol_of.get(t) for t in prompt[n_open:]],
-                "tokens": gen[:kept],
-                "text": tokenizer.decode(gen[:kept]),
-                "verdict": verdict,
-                "symbols": symbols,
-                "length": len(body) if body is not None else None,
-                "novel": (tuple(symbols) not in bundle.train_strings) if verdict == "valid" else None,
-                "logprob": float(sum(logps[r][:kept])),
-                "stop": stop,
-            })
+    for i, (prompt, c) in enumerate(zip(prompts, completions)):
+        at = c.stop_at
+        body = list(prompt[n_open:]) + c.tokens[:at] if at >= 0 else None
+        verdict, symbols = judge(body or [], at >= 0, symbol_of, language)
+        out.append({
+            "i": i,
+            "prompt_symbols": [symbol_of.get(t) for t in prompt[n_open:]],
+            "tokens": c.tokens,
+            "text": tokenizer.decode(c.tokens),
+            "verdict": verdict,
+            "symbols": symbols,
+            "length": len(body) if body is not None else None,
+            "novel": (tuple(symbols) not in bundle.train_strings) if verdict == "valid" else None,
+            "logprob": c.logprob,
+            "stop": {"stop": "close"}.get(c.stop, c.stop),
+        })
     return out
 
 
 def run_eval_gen(cfg, bundle, model, tokenizer, run_dir: Path, tracker) -> dict:
     out_dir = Path(run_dir) / "eval_gen"
     dec, grammar = cfg.decoding, bundle.grammar
-    check_decoding(dec)  # bad settings fail before any work
+    check_decoding(dec, ("none", "alphabet", "grammar"))  # bad settings fail before any work
     train_rows = bundle.split("train")
     prompts = make_prompts(bundle, int(cfg.eval.n_samples), int(dec.seed_symbols), int(cfg.seed), train_rows)
     max_new = default_max_new_tokens(dec, int(grammar["max_len"]), len(bundle.close_ids))

@@ -8,7 +8,7 @@ import importlib
 import pkgutil
 
 from metaexamples.errors import ConfigError
-from metaexamples.languages.base import END, Language
+from metaexamples.tasks.grammar.languages.base import END, Language
 
 _REGISTRY: dict[str, type[Language]] = {}
 

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Sequence
 
 from metaexamples.errors import ConfigError
-from metaexamples.languages.base import Language, String
+from metaexamples.tasks.grammar.languages.base import Language, String
 
 OPEN = {0: 1, 2: 3}  # opening symbol -> its closing symbol
 

@@ -67,7 +67,7 @@ class DataBundle:
 
     @cached_property
     def language(self):
-        from metaexamples.languages import make_language
+        from metaexamples.tasks.grammar.languages import make_language
 
         return make_language(self.grammar, num_symbols=len(self.symbol_ids))
 

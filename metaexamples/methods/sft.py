@@ -1,0 +1,41 @@
+"""method=sft: supervised fine-tuning with the next-token loss on what the task provides
+(the grammar task: its packed mixed stream; procedural problems: prompt/reference pairs,
+the prompt unscored). Full fine-tuning, or LoRA with train.lora.enabled=true."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from metaexamples.launch import process_state
+from metaexamples.methods import Method
+from metaexamples.training import BlockBatches, apply_lora, train_loop
+from metaexamples.training.loss import CausalLMLoss
+
+
+def load_trainable(cfg, task):
+    """(model, tokenizer) to fine-tune: the configured model, checked against the task's
+    data, with LoRA adapters if asked. Seeded first: LoRA's initialisation draws from torch's RNG."""
+    from accelerate.utils import set_seed
+
+    from metaexamples.models import load_model, load_tokenizer
+
+    set_seed(int(cfg.seed))
+    tokenizer = load_tokenizer(cfg.model, task.cache)
+    model = load_model(cfg.model, tokenizer, task.cache, seed=int(cfg.seed))
+    task.check_model(model, tokenizer)
+    if cfg.train.lora.enabled:
+        model = apply_lora(model, cfg.train.lora)
+    return model, tokenizer
+
+
+class SFT(Method):
+    name = "sft"
+
+    def train(self, cfg, task, run_dir: Path, tracker) -> dict:
+        t = cfg.train
+        model, tokenizer = load_trainable(cfg, task)
+        data = task.sft_data()
+        batches = BlockBatches(data.blocks, int(t.batch_size), int(t.grad_accum), process_state().num_processes,
+                               int(cfg.seed), labels=data.labels)
+        return train_loop(t, model, tokenizer, batches, CausalLMLoss, run_dir, tracker,
+                          monitor=task.monitor(int(t.batch_size), int(t.eval_batches)))

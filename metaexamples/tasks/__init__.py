@@ -1,0 +1,185 @@
+"""Tasks: what the model is asked and how an answer is judged (the `task` config group).
+
+One small contract, `Task`, that every task implements, and one registry. Shared code (the
+pipeline, results.json, W&B, the sweep report, the training methods) talks to a task only
+through this contract and never branches on a task's name. A new task is one package here
+(with a `Task` subclass that sets `name`) plus one YAML in conf/task/.
+
+A task gives:
+- its data: `prepare_data()` builds (or reuses) its cached data folder, `load_data()` reads an
+  existing one; `data_summary()` is results.json's `data` section;
+- problems per split (`problems(split)`: prompt token ids, expected answer, metadata such as
+  kind and difficulty) and a *verifier*, `verify(problem, completion) -> Verdict` (a reward in
+  [0, 1] and a named verdict kind): what the self-improvement and diversity methods train on;
+- what supervised fine-tuning reads (`sft_data()`) and an optional in-training monitor;
+- its evaluation stages (`eval_stages`: stage name -> results.json section) and `evaluate`;
+- its identity (run name, results header fields, W&B tags) and its report tables.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from metaexamples.errors import ConfigError
+
+
+@dataclass
+class Verdict:
+    """One completion judged: reward in [0, 1], a named kind ("correct", "rule", ...), and
+    what was read out of the completion (an answer, a symbol string), for the samples file."""
+
+    reward: float
+    kind: str
+    extracted: Any = None
+
+
+@dataclass
+class Problem:
+    """One problem: the prompt as token ids, the expected answer (None where any valid output
+    counts, as for grammar generation), and metadata (kind, difficulty, ...)."""
+
+    id: str
+    prompt_ids: list[int]
+    answer: Any = None
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class SFTData:
+    """What supervised fine-tuning reads: int token blocks [n, block_size] and, optionally,
+    labels of the same shape (-100 = not scored, e.g. the prompt of a prompt/answer pair)."""
+
+    blocks: Any
+    labels: Any = None
+
+
+@dataclass
+class ReportTable:
+    """A sweep-report table: rows are jobs of this task that have `section` in results.json;
+    columns are (header, dotted results key)."""
+
+    title: str
+    section: str
+    columns: list[tuple[str, str]]
+
+
+class Task:
+    """The contract. Subclasses set `name`, `eval_stages` and `report_tables` and implement
+    the methods below; the defaults say what is optional."""
+
+    name: ClassVar[str] = ""
+    has_verifier: ClassVar[bool] = False
+    config_schema: ClassVar[type | None] = None  # dataclass of the task's keys (task.*); None = name only
+    group_schemas: ClassVar[dict[str, type]] = {}  # schemas of the task's own config groups
+    eval_stages: ClassVar[dict[str, str]] = {}  # stage -> results.json section (also the W&B prefix)
+    report_tables: ClassVar[list[ReportTable]] = []
+    constraints: ClassVar[tuple[str, ...]] = ("none",)  # decoding.constraint values it understands
+
+    def __init__(self, cfg, tokenizer=None, cache: Path | None = None) -> None:
+        self.cfg, self.tokenizer = cfg, tokenizer
+        self.cache = Path(cache) if cache is not None else None
+
+    # -- identity -------------------------------------------------------------------------
+    def run_name(self) -> str:
+        raise NotImplementedError
+
+    def header(self) -> dict:
+        """Fields that say what ran, for results.json and the report (beside model, seed...)."""
+        return {}
+
+    def tags(self) -> list[str]:
+        return [self.name]
+
+    @staticmethod
+    def sort_key(row: dict) -> tuple:
+        """Order of this task's rows (results.json dicts) in the sweep report."""
+        return ()
+
+    @classmethod
+    def report_plots(cls, rows: list[dict], out_dir: Path) -> list[str]:
+        """Draw this task's sweep plots from its jobs' results.json rows; return file names."""
+        return []
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        """Range checks of the task's own keys (and of decoding as the task reads it), before
+        any stage runs: raise a one-line ConfigError naming the key."""
+
+    # -- data -----------------------------------------------------------------------------
+    def prepare_data(self) -> Path:
+        raise NotImplementedError
+
+    def load_data(self) -> Path:
+        """The existing data folder for this config; ConfigError naming the stage if missing."""
+        raise NotImplementedError
+
+    def data_summary(self) -> dict:
+        return {}
+
+    # -- problems and the verifier --------------------------------------------------------
+    def problems(self, split: str) -> list[Problem]:
+        raise ConfigError(f"task={self.name}: has no problems to sample from")
+
+    def verify(self, problem: Problem, completion_ids: list[int]) -> Verdict:
+        raise ConfigError(f"task={self.name}: has no verifier")
+
+    def stop_ids(self) -> list[int]:
+        """A stop sequence that ends a completion besides EOS (none by default)."""
+        return []
+
+    # -- training -------------------------------------------------------------------------
+    def sft_data(self) -> SFTData:
+        raise ConfigError(f"task={self.name}: has no supervised training data")
+
+    def check_model(self, model, tokenizer) -> None:
+        """Refuse a model whose tokenizer does not match the task's data."""
+
+    def monitor(self, batch_size: int, eval_batches: int):
+        """An in-training evaluation callable(model_wrapper, accelerator) -> metrics, or None."""
+        return None
+
+    # -- evaluation -----------------------------------------------------------------------
+    def evaluate(self, stage: str, model, tokenizer, run_dir: Path, tracker) -> dict:
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, type[Task]] = {}
+
+
+def _all_subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _all_subclasses(sub)
+
+
+def _discover() -> None:
+    if _REGISTRY:
+        return
+    for mod in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{mod.name}")
+    for cls in _all_subclasses(Task):
+        if cls.name:
+            _REGISTRY[cls.name] = cls
+
+
+def available() -> list[str]:
+    _discover()
+    return sorted(_REGISTRY)
+
+
+def task_class(name: str) -> type[Task]:
+    _discover()
+    if name not in _REGISTRY:
+        raise ConfigError(f"task.name: unknown task {name!r}; available: {', '.join(available())}")
+    return _REGISTRY[name]
+
+
+def make_task(cfg, tokenizer, cache: Path) -> Task:
+    return task_class(cfg.task.name)(cfg, tokenizer, cache)
+
+
+__all__ = ["Problem", "ReportTable", "SFTData", "Task", "Verdict", "available", "make_task", "task_class"]

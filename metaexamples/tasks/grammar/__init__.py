@@ -1,0 +1,197 @@
+"""task=grammar: formal languages over a synthetic alphabet (the core experiment).
+
+Data: languages/ (one file per grammar), symbols, items, metaexamples, splits, build, bundle.
+Prompt: the opening tag, optionally seed symbols; verifier: the language's recognizer plus
+the closing tag (generation.judge). Evaluation stages: eval_ppl (perplexity
+discrimination, section `ppl`) and eval_gen (validity of samples, section `gen`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from metaexamples.errors import ConfigError
+from metaexamples.tasks import Problem, ReportTable, SFTData, Task, Verdict
+from metaexamples.tasks.grammar.config import ConditionConfig, CorpusConfig, DataConfig, GrammarConfig
+
+PPL_COLUMNS = [  # (header, results key); the reference report's columns first
+    ("Run", "run"), ("Grammar", "grammar"), ("Valid PPL", "ppl.valid_ppl"),
+    ("Invalid PPL", "ppl.invalid_ppl"), ("Gap", "ppl.gap"), ("Ratio", "ppl.ratio"),
+    ("AUROC", "ppl.auroc"), ("AUPR", "ppl.aupr"), ("Best F1", "ppl.best_f1"),
+    ("Balanced Acc", "ppl.balanced_acc"),
+    ("Condition", "condition"), ("Model", "model"), ("Seed", "seed"),
+    ("Valid NLL/sym", "ppl.valid_nll_per_symbol"), ("Invalid NLL/sym", "ppl.invalid_nll_per_symbol"),
+    ("AUROC/sym", "ppl.auroc_per_symbol"),
+]
+GEN_COLUMNS = [
+    ("Run", "run"), ("Grammar", "grammar"), ("Samples", "gen.samples"), ("Valid", "gen.valid"),
+    ("Invalid", "gen.invalid"), ("Validity Rate", "gen.validity_rate"),
+    ("Condition", "condition"), ("Decoding", "decoding"), ("Novel Valid", "gen.novel_valid"),
+    ("Unique Valid", "gen.unique_valid"), ("No Close", "gen.failures.no_close"),
+    ("Foreign Token", "gen.failures.foreign_token"), ("Length", "gen.failures.length"),
+    ("Rule", "gen.failures.rule"),
+]
+CONDITION_ORDER = {"examples": 0, "meta_1pct": 1, "meta_5pct": 2, "meta_10pct": 3}
+META_KINDS = ("judgment", "contrast", "rule")
+
+
+def _check(ok: bool, key: str, msg: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {msg}")
+
+
+class GrammarTask(Task):
+    name = "grammar"
+    eval_stages = {"eval_ppl": "ppl", "eval_gen": "gen"}
+    report_tables = [ReportTable("Perplexity and Discrimination", "ppl", PPL_COLUMNS),
+                     ReportTable("Generation Validity", "gen", GEN_COLUMNS)]
+    has_verifier = True
+    constraints = ("none", "alphabet", "grammar")  # decoding.constraint (constraints.py)
+    group_schemas = {"grammar": GrammarConfig, "condition": ConditionConfig, "data": DataConfig,
+                     "corpus": CorpusConfig}
+
+    def __init__(self, cfg, tokenizer=None, cache: Path | None = None, bundle=None) -> None:
+        super().__init__(cfg, tokenizer, cache)
+        self.bundle = bundle
+
+    # -- identity -------------------------------------------------------------------------
+    def run_name(self) -> str:
+        return f"{self.cfg.grammar.name}-{self.cfg.condition.name}-{self.cfg.model.name}"
+
+    def header(self) -> dict:
+        return {"grammar": self.cfg.grammar.name, "condition": self.cfg.condition.name}
+
+    def tags(self) -> list[str]:
+        return [self.cfg.grammar.name, self.cfg.condition.name]
+
+    @staticmethod
+    def sort_key(row: dict) -> tuple:
+        condition = row.get("condition") or ""
+        return (row.get("grammar") or "", CONDITION_ORDER.get(condition, 99), condition)
+
+    @classmethod
+    def report_plots(cls, rows: list[dict], out_dir: Path) -> list[str]:
+        from metaexamples.tasks.grammar.report_plots import grammar_plots
+
+        return grammar_plots(rows, out_dir)
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        g = cfg.grammar
+        _check(g.min_len >= 1, "grammar.min_len", f"must be >= 1, got {g.min_len}")
+        _check(g.min_len <= g.max_len, "grammar.min_len",
+               f"min_len ({g.min_len}) must be <= grammar.max_len ({g.max_len})")
+        c = cfg.condition
+        _check(0.0 <= c.meta_fraction <= 1.0, "condition.meta_fraction",
+               f"must be in [0, 1], got {c.meta_fraction}")
+        for kind, w in c.meta_kinds.items():
+            _check(kind in META_KINDS, f"condition.meta_kinds.{kind}",
+                   f"unknown metaexample kind; available: {', '.join(META_KINDS)}")
+            _check(w >= 0, f"condition.meta_kinds.{kind}", f"weight must be >= 0, got {w}")
+        d = cfg.data
+        _check(0.0 <= d.synthetic_mix_ratio <= 1.0, "data.synthetic_mix_ratio",
+               f"must be in [0, 1], got {d.synthetic_mix_ratio}")
+        _check(0.0 <= d.random_negative_fraction <= 1.0, "data.random_negative_fraction",
+               f"must be in [0, 1], got {d.random_negative_fraction}")
+        for key in ("num_symbols", "num_foreign", "n_train_items", "n_eval", "n_test", "block_size"):
+            _check(d[key] > 0, f"data.{key}", f"must be positive, got {d[key]}")
+        _check(d.block_size >= g.max_len + 16, "data.block_size",
+               f"({d.block_size}) must hold a whole item: >= grammar.max_len + 16")
+        dec = cfg.decoding
+        _check(dec.seed_symbols >= 0, "decoding.seed_symbols", f"must be >= 0, got {dec.seed_symbols}")
+        _check(dec.seed_symbols < g.max_len, "decoding.seed_symbols",
+               f"({dec.seed_symbols}) must be < grammar.max_len ({g.max_len})")
+
+    # -- data -----------------------------------------------------------------------------
+    def prepare_data(self) -> Path:
+        from metaexamples.tasks.grammar.build import run_data_stage
+        from metaexamples.tasks.grammar.bundle import load_bundle
+
+        folder = run_data_stage(self.cfg, self.tokenizer, self.cache)
+        self.bundle = load_bundle(folder)
+        return folder
+
+    def load_data(self) -> Path:
+        from metaexamples.tasks.grammar.build import data_folder
+        from metaexamples.tasks.grammar.bundle import load_bundle
+
+        folder = data_folder(self.cfg, self.tokenizer, self.cache)
+        if not (folder / "manifest.json").exists():
+            raise ConfigError(
+                f"no data for grammar={self.cfg.grammar.name} condition={self.cfg.condition.name} in "
+                f"{folder.parent}; run the data stage first (add `data` to stages, e.g. stages=[data,train])")
+        self.bundle = load_bundle(folder)
+        return folder
+
+    def data_summary(self) -> dict:
+        m = self.bundle.manifest
+        return {"folder": str(self.bundle.folder), "counts": m.get("counts"), "tokens": m.get("tokens")}
+
+    # -- problems and the verifier --------------------------------------------------------
+    def problems(self, split: str) -> list[Problem]:
+        """Generation prompts: the opening tag plus `decoding.seed_symbols` symbols of a
+        training string; `split` seeds which strings (the answer is any valid string)."""
+        from metaexamples.tasks.grammar.generation import make_prompts
+
+        b, dec = self.bundle, self.cfg.decoding
+        n = int(self.cfg.eval.n_samples)
+        prompts = make_prompts(b, n, int(dec.seed_symbols), int(self.cfg.seed), b.split("train"))
+        return [Problem(id=f"{split}-{i}", prompt_ids=p, meta={"seed_symbols": int(dec.seed_symbols)})
+                for i, p in enumerate(prompts)]
+
+    def stop_ids(self) -> list[int]:
+        return self.bundle.close_ids
+
+    def verify(self, problem: Problem, completion_ids: list[int]) -> Verdict:
+        """valid (reward 1) or the first failure kind (reward 0), as eval_gen judges."""
+        from metaexamples.evaluation.sampling import find_subsequence
+        from metaexamples.tasks.grammar.generation import judge
+
+        b = self.bundle
+        symbol_of = {t: i for i, t in enumerate(b.symbol_ids)}
+        at = find_subsequence(completion_ids, b.close_ids)
+        body = list(problem.prompt_ids[len(b.open_ids):]) + list(completion_ids[:max(at, 0)])
+        verdict, symbols = judge(body, at >= 0, symbol_of, b.language)
+        return Verdict(reward=1.0 if verdict == "valid" else 0.0, kind=verdict, extracted=symbols)
+
+    # -- training -------------------------------------------------------------------------
+    def sft_data(self) -> SFTData:
+        return SFTData(blocks=self.bundle.blocks("train"))
+
+    def check_model(self, model, tokenizer) -> None:
+        """The data's symbol and tag ids must mean the same tokens to this tokenizer and model."""
+        check_symbols(tokenizer, model, self.bundle)
+
+    def monitor(self, batch_size: int, eval_batches: int):
+        from metaexamples.tasks.grammar.monitor import Monitor
+
+        return Monitor(self.bundle, batch_size, eval_batches)
+
+    # -- evaluation -----------------------------------------------------------------------
+    def evaluate(self, stage: str, model, tokenizer, run_dir: Path, tracker) -> dict:
+        from metaexamples.tasks.grammar.generation import run_eval_gen
+        from metaexamples.tasks.grammar.ppl import run_eval_ppl
+
+        run = {"eval_ppl": run_eval_ppl, "eval_gen": run_eval_gen}[stage]
+        return run(self.cfg, self.bundle, model, tokenizer, run_dir, tracker)
+
+
+def check_symbols(tokenizer, model, bundle) -> None:
+    """The data's symbol and tag ids must mean the same tokens to this tokenizer and model."""
+    vocab = model.get_input_embeddings().num_embeddings
+    for i, token in zip(bundle.symbol_ids, bundle.symbols["tokens"]):
+        if i >= vocab or tokenizer.decode([i]) != token:
+            raise ConfigError(f"model.path: the tokenizer of {tokenizer.name_or_path!r} lacks symbol {token!r} "
+                              f"(id {i}) of {bundle.folder / 'symbols.json'}; regenerate the data with this model")
+    if max(bundle.open_ids + bundle.close_ids) >= vocab:
+        raise ConfigError(f"model.path: the tag ids of {bundle.folder} are outside the model's vocabulary ({vocab})")
+
+
+def run_train_stage(cfg, bundle, run_dir: Path, tracker, cache: Path) -> dict:
+    """stage=train for this task on an already loaded data bundle (method=sft)."""
+    from metaexamples.methods import make_method
+
+    return make_method("sft").train(cfg, GrammarTask(cfg, None, cache, bundle=bundle), run_dir, tracker)
+
+
+__all__ = ["GrammarTask", "check_symbols", "run_train_stage"]

@@ -1,0 +1,234 @@
+"""task=procedural: generated arithmetic, RPN and bracket problems with exact answers,
+answered directly or by a model-written Python program that the verifier runs in a sandbox.
+
+Problems: kinds/ (one file per kind), difficulty (the one table), splits (train/val/test in
+task.difficulty, ood above it). Prompts: answers.question_prompt, chat-formatted through the
+tokenizer's chat template for chat models (model.chat), plain otherwise. Verifier:
+verifier.py. Stages: data, train (warm start: SFT on the reference answers or programs,
+prompt unscored), eval_verify (n samples per problem: accuracy, pass@k, verdicts; section
+`verify`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from metaexamples.errors import ConfigError
+from metaexamples.tasks import Problem, ReportTable, SFTData, Task, Verdict
+from metaexamples.tasks.procedural.config import ProceduralConfig
+
+SPLITS = ("train", "val", "test", "ood")
+DATA_FORMAT = 1  # bump when the generated problems change for the same config
+KIND_CHOICES = ("arithmetic", "rpn", "brackets", "all")
+VERDICTS = ("correct", "wrong_answer", "no_answer", "no_code", "syntax_error", "runtime_error", "timeout",
+            "memory", "output_limit", "forbidden")
+
+REPORT_COLUMNS = [
+    ("Run", "run"), ("Kind", "kind"), ("Answer", "answer"), ("Model", "model"), ("Seed", "seed"),
+    ("Test Acc", "verify.test.accuracy"), ("pass@1", "verify.test.pass@1"), ("pass@5", "verify.test.pass@5"),
+    ("pass@10", "verify.test.pass@10"), ("OOD Acc", "verify.ood.accuracy"), ("OOD pass@10", "verify.ood.pass@10"),
+    ("Correct", "verify.test.verdicts.correct"), ("Wrong", "verify.test.verdicts.wrong_answer"),
+    ("No Answer", "verify.test.verdicts.no_answer"), ("No Code", "verify.test.verdicts.no_code"),
+    ("Syntax", "verify.test.verdicts.syntax_error"), ("Runtime", "verify.test.verdicts.runtime_error"),
+    ("Timeout", "verify.test.verdicts.timeout"), ("Memory", "verify.test.verdicts.memory"),
+    ("Output", "verify.test.verdicts.output_limit"), ("Forbidden", "verify.test.verdicts.forbidden"),
+]
+
+
+def _check(ok: bool, key: str, msg: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {msg}")
+
+
+class ProceduralTask(Task):
+    name = "procedural"
+    config_schema = ProceduralConfig
+    has_verifier = True
+    eval_stages = {"eval_verify": "verify"}
+    report_tables = [ReportTable("Procedural Problems", "verify", REPORT_COLUMNS)]
+
+    def __init__(self, cfg, tokenizer=None, cache: Path | None = None) -> None:
+        super().__init__(cfg, tokenizer, cache)
+        self.folder: Path | None = None
+        self._problems: dict[str, list[dict]] = {}
+
+    # -- identity -------------------------------------------------------------------------
+    def run_name(self) -> str:
+        t = self.cfg.task
+        return f"procedural-{t.kind}-{t.answer}-{self.cfg.model.name}"
+
+    def header(self) -> dict:
+        t = self.cfg.task
+        return {"kind": t.kind, "answer": t.answer, "difficulty": list(t.difficulty),
+                "ood_difficulty": list(t.ood_difficulty)}
+
+    def tags(self) -> list[str]:
+        return ["procedural", self.cfg.task.kind, self.cfg.task.answer]
+
+    @staticmethod
+    def sort_key(row: dict) -> tuple:
+        return (row.get("kind") or "", row.get("answer") or "", row.get("model") or "")
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        from metaexamples.tasks.procedural.answers import ANSWER_FORMATS
+        from metaexamples.tasks.procedural.splits import _difficulty_range
+
+        t = cfg.task
+        _check(t.kind in KIND_CHOICES, "task.kind", f"unknown {t.kind!r}; available: {', '.join(KIND_CHOICES)}")
+        _check(t.answer in ANSWER_FORMATS, "task.answer", f"unknown {t.answer!r}; available: {', '.join(ANSWER_FORMATS)}")
+        _check(t.prompt_format in ("auto", "chat", "plain"), "task.prompt_format",
+               f"unknown {t.prompt_format!r}; available: auto, chat, plain")
+        _check(t.sandbox in ("auto", "bubblewrap", "process"), "task.sandbox",
+               f"unknown {t.sandbox!r}; available: auto, bubblewrap, process")
+        lo, hi = _difficulty_range(list(t.difficulty), "task.difficulty")
+        _difficulty_range(list(t.ood_difficulty), "task.ood_difficulty")
+        _check(t.ood_difficulty[0] > hi, "task.ood_difficulty",
+               f"{list(t.ood_difficulty)} must lie above task.difficulty [{lo}, {hi}]")
+        for split in SPLITS:
+            _check(t[f"n_{split}"] >= 0, f"task.n_{split}", f"must be >= 0, got {t[f'n_{split}']}")
+        for split in t.eval_splits:
+            _check(split in SPLITS, "task.eval_splits", f"unknown split {split!r}; available: {', '.join(SPLITS)}")
+            _check(t[f"n_{split}"] > 0, "task.eval_splits", f"split {split!r} is empty (task.n_{split}=0)")
+        _check(t.n_samples > 0, "task.n_samples", f"must be positive, got {t.n_samples}")
+        for k in t.pass_k:
+            _check(1 <= k <= t.n_samples, "task.pass_k", f"pass@{k} needs 1 <= k <= task.n_samples ({t.n_samples})")
+        _check(t.max_new_tokens is None or t.max_new_tokens > 0, "task.max_new_tokens",
+               f"must be positive, got {t.max_new_tokens}")
+        for key in ("timeout_s", "memory_mb", "max_output_bytes", "block_size"):
+            _check(t[key] > 0, f"task.{key}", f"must be positive, got {t[key]}")
+        _check(t.workers >= 0, "task.workers", f"must be >= 0, got {t.workers}")
+        if t.sandbox == "bubblewrap":  # asked for explicitly: refuse now, not after training
+            from metaexamples.sandbox import Sandbox
+
+            Sandbox(backend="bubblewrap", workers=1).close()
+
+    # -- data -----------------------------------------------------------------------------
+    def data_key(self) -> dict:
+        t = self.cfg.task
+        return {"format": DATA_FORMAT, "kinds": self.kinds(), "difficulty": list(t.difficulty),
+                "ood_difficulty": list(t.ood_difficulty), "sizes": self.sizes(), "seed": int(self.cfg.seed)}
+
+    def kinds(self) -> list[str]:
+        from metaexamples.tasks.procedural.kinds import available
+
+        return available() if self.cfg.task.kind == "all" else [self.cfg.task.kind]
+
+    def sizes(self) -> dict[str, int]:
+        return {s: int(self.cfg.task[f"n_{s}"]) for s in SPLITS}
+
+    def _folder(self) -> Path:
+        from metaexamples.data.cache import keyed_folder
+
+        return keyed_folder(self.cache, f"procedural-{self.cfg.task.kind}", self.data_key())
+
+    def prepare_data(self) -> Path:
+        from metaexamples.data.cache import build_once, file_hashes
+        from metaexamples.io import write_json, write_jsonl
+        from metaexamples.tasks.procedural.splits import make_splits
+
+        key = self.data_key()
+
+        def build(tmp: Path) -> None:
+            splits = make_splits(key["kinds"], key["difficulty"], key["ood_difficulty"], key["sizes"], key["seed"])
+            counts = {name: write_jsonl(tmp / f"{name}.jsonl", rows) for name, rows in splits.items()}
+            write_json(tmp / "manifest.json", {"format": DATA_FORMAT, "config": key, "counts": counts,
+                                               "files": file_hashes(tmp)})
+
+        self.folder = build_once(self._folder(), build)
+        return self.folder
+
+    def load_data(self) -> Path:
+        folder = self._folder()
+        if not (folder / "manifest.json").exists():
+            raise ConfigError(f"no data for task=procedural kind={self.cfg.task.kind} in {folder.parent}; "
+                              "run the data stage first (add `data` to stages)")
+        self.folder = folder
+        return folder
+
+    def data_summary(self) -> dict:
+        from metaexamples.io import read_json
+
+        manifest = read_json(self.folder / "manifest.json")
+        return {"folder": str(self.folder), "counts": manifest["counts"]}
+
+    def rows(self, split: str) -> list[dict]:
+        from metaexamples.io import read_jsonl
+
+        if split not in self._problems:
+            path = self.folder / f"{split}.jsonl"
+            if not path.exists():
+                raise ConfigError(f"{path}: missing; run the data stage (stages=[data])")
+            self._problems[split] = read_jsonl(path)
+        return self._problems[split]
+
+    # -- prompts, problems and the verifier -----------------------------------------------
+    def use_chat(self) -> bool:
+        fmt = self.cfg.task.prompt_format
+        if fmt == "auto":
+            return bool(self.cfg.model.get("chat")) and bool(getattr(self.tokenizer, "chat_template", None))
+        if fmt == "chat" and not getattr(self.tokenizer, "chat_template", None):
+            raise ConfigError(f"task.prompt_format: chat, but the tokenizer of model={self.cfg.model.name} "
+                              "has no chat template; use task.prompt_format=plain")
+        return fmt == "chat"
+
+    def prompt_ids(self, row: dict) -> list[int]:
+        from metaexamples.tasks.procedural.answers import question_prompt
+
+        text = question_prompt(row, self.cfg.task.answer)
+        if self.use_chat():
+            text = self.tokenizer.apply_chat_template([{"role": "user", "content": text}],
+                                                      add_generation_prompt=True, tokenize=False)
+        else:
+            text += "\nAnswer: " if self.cfg.task.answer == "direct" else "\n"
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def problems(self, split: str) -> list[Problem]:
+        return [Problem(id=r["id"], prompt_ids=self.prompt_ids(r), answer=r["answer"],
+                        meta={"row": r, "kind": r["kind"], "difficulty": r["difficulty"]})
+                for r in self.rows(split)]
+
+    def max_new_tokens(self) -> int:
+        t = self.cfg.task
+        if t.max_new_tokens is not None:
+            return int(t.max_new_tokens)
+        return 24 if t.answer == "direct" else 192
+
+    def verify(self, problem: Problem, completion_ids: list[int]) -> Verdict:
+        return self.verify_many([problem], [completion_ids])[0]
+
+    def verify_many(self, problems: list[Problem], completions: list[list[int]]) -> list[Verdict]:
+        from metaexamples.tasks.procedural.verifier import verify_texts
+
+        texts = [self.tokenizer.decode(c, skip_special_tokens=True) for c in completions]
+        return verify_texts(self.cfg.task, [p.meta["row"] for p in problems], texts)
+
+    # -- training -------------------------------------------------------------------------
+    def sft_data(self) -> SFTData:
+        """Warm start: each training problem's prompt and reference target (the answer, or the
+        reference program in a fence), EOS-terminated; only the target is scored."""
+        from metaexamples.data.mixing import pack_examples
+        from metaexamples.tasks.procedural.answers import target_text
+
+        eos = self.tokenizer.eos_token_id
+        examples = []
+        for row in self.rows("train"):
+            prompt = self.prompt_ids(row)
+            target = self.tokenizer(target_text(row, self.cfg.task.answer), add_special_tokens=False)["input_ids"]
+            target = target + [eos]
+            examples.append((prompt + target, [-100] * len(prompt) + target))
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
+        blocks, labels = pack_examples(examples, int(self.cfg.task.block_size), pad)
+        if len(blocks) == 0:
+            raise ConfigError("task.n_train: the warm-start set is empty; raise task.n_train")
+        return SFTData(blocks=blocks, labels=labels)
+
+    # -- evaluation -----------------------------------------------------------------------
+    def evaluate(self, stage: str, model, tokenizer, run_dir: Path, tracker) -> dict:
+        from metaexamples.tasks.procedural.evaluate import run_eval_verify
+
+        self.tokenizer = tokenizer
+        return run_eval_verify(self, model, run_dir, tracker)
+
+
+__all__ = ["ProceduralTask"]

@@ -1,0 +1,92 @@
+"""stage=eval_verify: n samples per problem of each evaluation split (task.eval_splits), each
+verified; accuracy, unbiased pass@k, the verdict histogram, accuracy per kind x difficulty.
+
+Definitions (results.json `verify.<split>`):
+  accuracy         correct samples / all samples (the mean reward; pass@1's plain estimate)
+  pass@k           mean over problems of 1 - C(n-c, k) / C(n, k) (HumanEval's unbiased
+                   estimator), n = task.n_samples, c = correct samples of the problem
+  verdicts         samples per verdict kind
+  by_kind_difficulty  {kind: {difficulty: accuracy}}
+  examples         up to task.show_failures failed completions per verdict kind
+Writes run_dir/eval_verify/completions.jsonl (one row per sample: split, problem id, kind,
+difficulty, sample index, expected answer, completion text, extracted answer, verdict,
+reward, log-probability) and metrics.json, so every figure can be recomputed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from metaexamples.evaluation.metrics import mean_pass_at_k
+from metaexamples.evaluation.sampling import sample_completions
+from metaexamples.io import write_json, write_jsonl
+
+log = logging.getLogger(__name__)
+
+TABLE_COLUMNS = ("split", "id", "kind", "difficulty", "expected", "text", "extracted", "verdict")
+
+
+def split_metrics(rows: list[dict], n: int, ks: list[int], show: int) -> dict:
+    """The metrics of one split from its completion rows (n per problem)."""
+    by_problem: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_problem[r["id"]].append(r)
+    counts = [(len(rs), sum(r["verdict"] == "correct" for r in rs)) for rs in by_problem.values()]
+    cells: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        cells[r["kind"]][str(r["difficulty"])].append(r["reward"])
+    examples: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["verdict"] != "correct" and len(examples[r["verdict"]]) < show:
+            examples[r["verdict"]].append({k: r[k] for k in ("id", "question", "expected", "text", "extracted")})
+    verdicts = Counter(r["verdict"] for r in rows)
+    return {
+        "problems": len(by_problem),
+        "samples": len(rows),
+        "accuracy": sum(r["reward"] for r in rows) / len(rows) if rows else 0.0,
+        **mean_pass_at_k(counts, ks),
+        "verdicts": dict(sorted(verdicts.items())),
+        "by_kind_difficulty": {k: {d: sum(v) / len(v) for d, v in sorted(ds.items(), key=lambda x: int(x[0]))}
+                               for k, ds in sorted(cells.items())},
+        "examples": dict(examples),
+    }
+
+
+def run_eval_verify(task, model, run_dir: Path, tracker) -> dict:
+    cfg, t = task.cfg, task.cfg.task
+    out_dir = Path(run_dir) / "eval_verify"
+    tok = task.tokenizer
+    eos = tok.eos_token_id
+    pad = tok.pad_token_id if tok.pad_token_id is not None else eos
+    n, ks = int(t.n_samples), [int(k) for k in t.pass_k]
+    section: dict = {"answer": t.answer, "n_samples": n, "prompt_format": "chat" if task.use_chat() else "plain",
+                     "decoding": cfg.decoding.name, "max_new_tokens": task.max_new_tokens()}
+    all_rows: list[dict] = []
+    for split in t.eval_splits:
+        problems = task.problems(split)
+        repeated = [p for p in problems for _ in range(n)]
+        completions = sample_completions(model, [p.prompt_ids for p in repeated], cfg.decoding,
+                                         max_new_tokens=task.max_new_tokens(), pad_id=pad, eos_id=eos,
+                                         batch_size=int(cfg.eval.gen_batch_size), seed=int(cfg.seed),
+                                         stop_ids=task.stop_ids())
+        verdicts = task.verify_many(repeated, [c.tokens for c in completions])
+        rows = []
+        for j, (p, c, v) in enumerate(zip(repeated, completions, verdicts)):
+            row = p.meta["row"]
+            rows.append({"split": split, "id": p.id, "kind": row["kind"], "difficulty": row["difficulty"],
+                         "sample": j % n, "question": row["question"], "expected": row["answer"],
+                         "text": tok.decode(c.tokens, skip_special_tokens=True), "extracted": v.extracted,
+                         "verdict": v.kind, "reward": v.reward, "logprob": c.logprob, "stop": c.stop})
+        section[split] = split_metrics(rows, n, ks, int(t.show_failures))
+        all_rows += rows
+        m = section[split]
+        log.info("eval_verify %s: accuracy %.3f, %s, verdicts %s", split, m["accuracy"],
+                 ", ".join(f"pass@{k} {m[f'pass@{k}']:.3f}" for k in ks), m["verdicts"])
+
+    write_jsonl(out_dir / "completions.jsonl", all_rows)
+    write_json(out_dir / "metrics.json", section)
+    n_log = int(cfg.logger.log_samples)
+    tracker.table("verify/samples", TABLE_COLUMNS, [[r[c] for c in TABLE_COLUMNS] for r in all_rows[:n_log]])
+    return section

@@ -1,0 +1,151 @@
+"""Problem kinds of task=procedural: the registry `KINDS` and the `Kind` base class.
+
+A kind is one module here with a `Kind` subclass; register it in `KINDS` at the bottom. Each kind
+generates plain-dict problems with an exact reference answer and a reference program:
+
+    {"id": "arithmetic-d3-00017", "kind": "arithmetic", "difficulty": 3,
+     "question": "2 + 3 * 4", "answer": "14", "input": "2 + 3 * 4",
+     "solution": "def solve(expression):\\n    a = 3 * 4\\n    b = 2 + a\\n    return b\\n",
+     "meta": {...}}
+
+`answer` is canonical: an integer in decimal, or "True" / "False". `solution`, run as `exec` and
+then `solve(input)`, returns exactly the answer (an int, or a bool for brackets).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from metaexamples.errors import ConfigError
+from metaexamples.tasks.procedural.difficulty import params
+
+
+class Kind:
+    """One problem kind. Subclasses set the class attributes and implement the three methods."""
+
+    name: str = ""
+    arg_name: str = "x"  # the parameter name of the reference solve()
+    answer_type: type = int  # int or bool: the type solve() returns
+    # Prompt text (answers.question_prompt appends the problem / the example input).
+    direct_instruction: str = ""
+    program_instruction: str = ""
+
+    def generate(self, rng: random.Random, difficulty: int, index: int) -> dict:
+        """One problem at `difficulty`, drawing only from `rng`; `index` numbers its id."""
+        raise NotImplementedError
+
+    def capacity(self, difficulty: int) -> int | None:
+        """How many distinct questions `generate` can produce at `difficulty`; None when unknown
+        (and astronomically many)."""
+        raise NotImplementedError
+
+    def evaluate(self, x: str) -> Any:
+        """The answer for input `x`, computed independently of the generator (a real parser)."""
+        raise NotImplementedError
+
+    # helpers -------------------------------------------------------------------------------
+    def params(self, difficulty: int) -> dict:
+        return params(self.name, difficulty)
+
+    def make_problem(self, difficulty: int, index: int, question: str, answer: Any,
+                     solution: str, meta: dict) -> dict:
+        return {
+            "id": f"{self.name}-d{difficulty}-{index:05d}",
+            "kind": self.name,
+            "difficulty": difficulty,
+            "question": question,
+            "answer": canonical_answer(answer),
+            "input": question,
+            "solution": solution,
+            "meta": meta,
+        }
+
+
+def canonical_answer(value: Any) -> str:
+    """int -> decimal string, bool -> "True"/"False"."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, int):
+        return str(value)
+    raise TypeError(f"answers are ints or bools, got {type(value).__name__}")
+
+
+# Expression trees shared by arithmetic and rpn: ("n", int) | ("b", op, left, right) | ("neg", tree)
+_APPLY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+
+
+def tree_value(tree: tuple) -> int:
+    tag = tree[0]
+    if tag == "n":
+        return tree[1]
+    if tag == "neg":
+        return -tree_value(tree[1])
+    return _APPLY[tree[1]](tree_value(tree[2]), tree_value(tree[3]))
+
+
+def _var_name(i: int) -> str:
+    return "abcdefghijklmnopqrtuvwxyz"[i] if i < 25 else f"v{i}"  # no "s": brackets' argument
+
+
+def trace_program(tree: tuple, arg_name: str) -> str:
+    """The straight-line evaluation of `tree`: one assignment per operation, in evaluation order
+    (left operand, right operand, then the operator), as `def solve(<arg_name>): ...`."""
+    lines: list[str] = []
+
+    def walk(t: tuple) -> str:
+        tag = t[0]
+        if tag == "n":
+            return str(t[1])
+        if tag == "neg":
+            x = walk(t[1])
+            expr = f"-{x}"
+        else:
+            left = walk(t[2])
+            right = walk(t[3])
+            expr = f"{left} {t[1]} {right}"
+        name = _var_name(len(lines))
+        lines.append(f"    {name} = {expr}\n")
+        return name
+
+    result = walk(tree)
+    return f"def solve({arg_name}):\n" + "".join(lines) + f"    return {result}\n"
+
+
+def tree_ops(tree: tuple) -> int:
+    """Number of binary operators."""
+    if tree[0] == "n":
+        return 0
+    if tree[0] == "neg":
+        return tree_ops(tree[1])
+    return 1 + tree_ops(tree[2]) + tree_ops(tree[3])
+
+
+def tree_leaves(tree: tuple) -> list[int]:
+    if tree[0] == "n":
+        return [tree[1]]
+    if tree[0] == "neg":
+        return tree_leaves(tree[1])
+    return tree_leaves(tree[2]) + tree_leaves(tree[3])
+
+
+# The registry (imported last: the kind modules import Kind from here).
+from metaexamples.tasks.procedural.kinds.arithmetic import Arithmetic  # noqa: E402
+from metaexamples.tasks.procedural.kinds.brackets import Brackets  # noqa: E402
+from metaexamples.tasks.procedural.kinds.rpn import Rpn  # noqa: E402
+
+KINDS: dict[str, Kind] = {"arithmetic": Arithmetic(), "rpn": Rpn(), "brackets": Brackets()}
+
+
+def available() -> list[str]:
+    return sorted(KINDS)
+
+
+def get_kind(name: str, key: str = "task.kind") -> Kind:
+    """The kind named `name`, else ConfigError naming `key`."""
+    if not isinstance(name, str) or name not in KINDS:
+        raise ConfigError(f"{key}: unknown {name!r}; available: {', '.join(available())}")
+    return KINDS[name]
+
+
+__all__ = ["KINDS", "Kind", "available", "canonical_answer", "get_kind", "trace_program", "tree_value"]
