@@ -79,6 +79,12 @@ def _task_of(row: dict):
     return task_class(row.get("task") or "grammar")
 
 
+def _method_of(name: str):
+    from metaexamples.methods import method_class
+
+    return method_class(name)
+
+
 def build_report(sweep_dir: Path, out_dir: Path | None = None) -> dict:
     """Write report.md and plots into out_dir (default: the sweep folder); return the pieces:
     rows, problems, tables [(title, headers, rows)], `<section>_rows` per table, plots."""
@@ -93,16 +99,27 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None) -> dict:
     out: dict[str, Any] = {"rows": rows, "problems": problems, "tables": [], "plots": []}
     parts = [f"# Sweep report: {sweep_dir.name}", "",
              f"{len(rows)} completed job(s), {len(problems)} failed or missing.", ""]
+
+    def add_table(table, table_jobs: list[dict]) -> None:
+        cells = table_rows(table_jobs, table.columns, table.section)
+        headers = [h for h, _ in table.columns]
+        out["tables"].append((table.title, headers, cells))
+        out[f"{table.section}_rows"] = out.get(f"{table.section}_rows", []) + cells
+        parts.extend([f"## {table.title}", "", markdown_table(headers, cells), ""])
     for name in sorted(by_task):
         task = _task_of({"task": name})
         task_rows = sorted(by_task[name], key=lambda r: (*task.sort_key(r), r.get("seed", 0), r["job"]))
         for table in task.report_tables:
-            cells = table_rows(task_rows, table.columns, table.section)
-            headers = [h for h, _ in table.columns]
-            out["tables"].append((table.title, headers, cells))
-            out[f"{table.section}_rows"] = out.get(f"{table.section}_rows", []) + cells
-            parts += [f"## {table.title}", "", markdown_table(headers, cells), ""]
+            add_table(table, task_rows)
         out["plots"] += task.report_plots(task_rows, out_dir)
+    by_method: dict[str, list[dict]] = {}
+    for row in rows:
+        by_method.setdefault(row.get("method") or "sft", []).append(row)
+    for name in sorted(by_method):
+        method = _method_of(name)
+        for table in method.report_tables():
+            add_table(table, by_method[name])
+        out["plots"] += method.report_plots(by_method[name], out_dir)
     if problems:
         parts += ["## Failed or missing jobs", "",
                   markdown_table(["Job", "Status", "Error"], [[p["job"], p["status"], p["error"]] for p in problems]), ""]

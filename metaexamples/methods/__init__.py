@@ -29,6 +29,16 @@ class Method:
     def train(self, cfg, task, run_dir: Path, tracker) -> dict:
         raise NotImplementedError
 
+    @classmethod
+    def report_plots(cls, rows: list[dict], out_dir: Path) -> list[str]:
+        """Draw this method's sweep plots from its jobs' results.json rows; return file names."""
+        return []
+
+    @classmethod
+    def report_tables(cls) -> list:
+        """This method's sweep-report tables (tasks.ReportTable), beside the task's."""
+        return []
+
 
 _REGISTRY: dict[str, type[Method]] = {}
 

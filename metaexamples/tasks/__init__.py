@@ -127,6 +127,10 @@ class Task:
     def verify(self, problem: Problem, completion_ids: list[int]) -> Verdict:
         raise ConfigError(f"task={self.name}: has no verifier")
 
+    def verify_many(self, problems: list[Problem], completions: list[list[int]]) -> list[Verdict]:
+        """Verdicts in order; a task that can batch (a sandbox pool) overrides this."""
+        return [self.verify(p, c) for p, c in zip(problems, completions)]
+
     def stop_ids(self) -> list[int]:
         """A stop sequence that ends a completion besides EOS (none by default)."""
         return []
