@@ -49,6 +49,16 @@ class Problem:
 
 
 @dataclass
+class SamplingSpec:
+    """How a task's completions are generated: a stop sequence besides EOS, a factory of the
+    constraint processor for decoding.constraint (or None), and the new-token budget."""
+
+    stop_ids: list[int]
+    constraint: Any
+    max_new_tokens: int
+
+
+@dataclass
 class SFTData:
     """What supervised fine-tuning reads: int token blocks [n, block_size] and, optionally,
     labels of the same shape (-100 = not scored, e.g. the prompt of a prompt/answer pair)."""
@@ -121,7 +131,13 @@ class Task:
         return {}
 
     # -- problems and the verifier --------------------------------------------------------
-    def problems(self, split: str) -> list[Problem]:
+    # Every task with a verifier serves at least these two splits of problems: "train" (what a
+    # method trains on) and "heldout" (what a method is judged on, never trained on).
+    def problems(self, split: str, limit: int | None = None) -> list[Problem]:
+        raise ConfigError(f"task={self.name}: has no problems to sample from")
+
+    def sampling(self, dec) -> SamplingSpec:
+        """Stop sequence, constraint and budget for sampling completions under decoding `dec`."""
         raise ConfigError(f"task={self.name}: has no problems to sample from")
 
     def verify(self, problem: Problem, completion_ids: list[int]) -> Verdict:
@@ -130,10 +146,6 @@ class Task:
     def verify_many(self, problems: list[Problem], completions: list[list[int]]) -> list[Verdict]:
         """Verdicts in order; a task that can batch (a sandbox pool) overrides this."""
         return [self.verify(p, c) for p, c in zip(problems, completions)]
-
-    def stop_ids(self) -> list[int]:
-        """A stop sequence that ends a completion besides EOS (none by default)."""
-        return []
 
     # -- training -------------------------------------------------------------------------
     def sft_data(self) -> SFTData:
@@ -186,4 +198,4 @@ def make_task(cfg, tokenizer, cache: Path) -> Task:
     return task_class(cfg.task.name)(cfg, tokenizer, cache)
 
 
-__all__ = ["Problem", "ReportTable", "SFTData", "Task", "Verdict", "available", "make_task", "task_class"]
+__all__ = ["Problem", "ReportTable", "SFTData", "SamplingSpec", "Task", "Verdict", "available", "make_task", "task_class"]

@@ -8,10 +8,11 @@ discrimination, section `ppl`) and eval_gen (validity of samples, section `gen`)
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 from metaexamples.errors import ConfigError
-from metaexamples.tasks import Problem, ReportTable, SFTData, Task, Verdict
+from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Task, Verdict
 from metaexamples.tasks.grammar.config import ConditionConfig, CorpusConfig, DataConfig, GrammarConfig
 
 PPL_COLUMNS = [  # (header, results key); the reference report's columns first
@@ -128,19 +129,34 @@ class GrammarTask(Task):
         return {"folder": str(self.bundle.folder), "counts": m.get("counts"), "tokens": m.get("tokens")}
 
     # -- problems and the verifier --------------------------------------------------------
-    def problems(self, split: str) -> list[Problem]:
-        """Generation prompts: the opening tag plus `decoding.seed_symbols` symbols of a
-        training string; `split` seeds which strings (the answer is any valid string)."""
-        from metaexamples.tasks.grammar.generation import make_prompts
+    def problems(self, split: str, limit: int | None = None) -> list[Problem]:
+        """Generation prompts: the opening tag plus the first `decoding.seed_symbols` symbols of
+        a string, one problem per distinct prefix (a single one with no seed symbols). Split
+        "train": prefixes of training strings; "heldout": of the held-out eval split's valid
+        strings. Any valid string completes a problem (no expected answer)."""
+        b, k = self.bundle, int(self.cfg.decoding.seed_symbols)
+        if split == "train":
+            pool = [r["symbols"] for r in b.split("train") if r["kind"] == "example"]
+        elif split == "heldout":
+            pool = [r["symbols"] for r in b.split("eval") if r["valid"]]
+        else:
+            raise ConfigError(f"task=grammar: unknown problem split {split!r}; available: train, heldout")
+        prefixes = sorted({tuple(s[:k]) for s in pool if len(s) >= k})
+        random.Random(f"{self.cfg.seed}:{split}:problems").shuffle(prefixes)
+        return [Problem(id=f"{split}-{i}", prompt_ids=b.open_ids + b.symbols_to_ids(list(p)),
+                        meta={"seed_symbols": list(p)}) for i, p in enumerate(prefixes[:limit])]
 
-        b, dec = self.bundle, self.cfg.decoding
-        n = int(self.cfg.eval.n_samples)
-        prompts = make_prompts(b, n, int(dec.seed_symbols), int(self.cfg.seed), b.split("train"))
-        return [Problem(id=f"{split}-{i}", prompt_ids=p, meta={"seed_symbols": int(dec.seed_symbols)})
-                for i, p in enumerate(prompts)]
+    def sampling(self, dec) -> SamplingSpec:
+        from functools import partial
 
-    def stop_ids(self) -> list[int]:
-        return self.bundle.close_ids
+        from metaexamples.evaluation.decoding import default_max_new_tokens
+        from metaexamples.tasks.grammar.constraints import make_constraint
+
+        b = self.bundle
+        constraint = partial(make_constraint, dec.constraint, language=b.language, symbol_ids=b.symbol_ids,
+                             close_ids=b.close_ids, n_open=len(b.open_ids))
+        return SamplingSpec(stop_ids=b.close_ids, constraint=constraint,
+                            max_new_tokens=default_max_new_tokens(dec, int(b.grammar["max_len"]), len(b.close_ids)))
 
     def verify(self, problem: Problem, completion_ids: list[int]) -> Verdict:
         """valid (reward 1) or the first failure kind (reward 0), as eval_gen judges."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from metaexamples.errors import ConfigError
-from metaexamples.tasks import Problem, ReportTable, SFTData, Task, Verdict
+from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Task, Verdict
 from metaexamples.tasks.procedural.config import ProceduralConfig
 
 SPLITS = ("train", "val", "test", "ood")
@@ -183,16 +183,17 @@ class ProceduralTask(Task):
             text += "\nAnswer: " if self.cfg.task.answer == "direct" else "\n"
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def problems(self, split: str) -> list[Problem]:
+    def problems(self, split: str, limit: int | None = None) -> list[Problem]:
+        """Split train, val ("heldout" for methods), test or ood."""
+        rows = self.rows("val" if split == "heldout" else split)[:limit]
         return [Problem(id=r["id"], prompt_ids=self.prompt_ids(r), answer=r["answer"],
-                        meta={"row": r, "kind": r["kind"], "difficulty": r["difficulty"]})
-                for r in self.rows(split)]
+                        meta={"row": r, "kind": r["kind"], "difficulty": r["difficulty"]}) for r in rows]
 
-    def max_new_tokens(self) -> int:
+    def sampling(self, dec) -> SamplingSpec:
+        """Completions end at EOS (the chat turn's end); no constraint."""
         t = self.cfg.task
-        if t.max_new_tokens is not None:
-            return int(t.max_new_tokens)
-        return 24 if t.answer == "direct" else 192
+        budget = t.max_new_tokens if t.max_new_tokens is not None else (24 if t.answer == "direct" else 192)
+        return SamplingSpec(stop_ids=[], constraint=None, max_new_tokens=int(budget))
 
     def verify(self, problem: Problem, completion_ids: list[int]) -> Verdict:
         return self.verify_many([problem], [completion_ids])[0]

@@ -20,7 +20,6 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from metaexamples.evaluation.metrics import mean_pass_at_k
-from metaexamples.evaluation.sampling import sample_completions
 from metaexamples.io import write_json, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -55,30 +54,22 @@ def split_metrics(rows: list[dict], n: int, ks: list[int], show: int) -> dict:
 
 
 def run_eval_verify(task, model, run_dir: Path, tracker) -> dict:
+    from metaexamples.methods.rollout import rollouts
+
     cfg, t = task.cfg, task.cfg.task
     out_dir = Path(run_dir) / "eval_verify"
-    tok = task.tokenizer
-    eos = tok.eos_token_id
-    pad = tok.pad_token_id if tok.pad_token_id is not None else eos
     n, ks = int(t.n_samples), [int(k) for k in t.pass_k]
     section: dict = {"answer": t.answer, "n_samples": n, "prompt_format": "chat" if task.use_chat() else "plain",
-                     "decoding": cfg.decoding.name, "max_new_tokens": task.max_new_tokens()}
+                     "decoding": cfg.decoding.name, "max_new_tokens": task.sampling(cfg.decoding).max_new_tokens}
     all_rows: list[dict] = []
     for split in t.eval_splits:
-        problems = task.problems(split)
-        repeated = [p for p in problems for _ in range(n)]
-        completions = sample_completions(model, [p.prompt_ids for p in repeated], cfg.decoding,
-                                         max_new_tokens=task.max_new_tokens(), pad_id=pad, eos_id=eos,
-                                         batch_size=int(cfg.eval.gen_batch_size), seed=int(cfg.seed),
-                                         stop_ids=task.stop_ids())
-        verdicts = task.verify_many(repeated, [c.tokens for c in completions])
-        rows = []
-        for j, (p, c, v) in enumerate(zip(repeated, completions, verdicts)):
-            row = p.meta["row"]
-            rows.append({"split": split, "id": p.id, "kind": row["kind"], "difficulty": row["difficulty"],
-                         "sample": j % n, "question": row["question"], "expected": row["answer"],
-                         "text": tok.decode(c.tokens, skip_special_tokens=True), "extracted": v.extracted,
-                         "verdict": v.kind, "reward": v.reward, "logprob": c.logprob, "stop": c.stop})
+        done = rollouts(model, task.tokenizer, task, task.problems(split), n, cfg.decoding, seed=int(cfg.seed),
+                        batch_size=int(cfg.eval.gen_batch_size))
+        rows = [{"split": split, "id": r.problem.id, "kind": r.problem.meta["kind"],
+                 "difficulty": r.problem.meta["difficulty"], "sample": r.sample,
+                 "question": r.problem.meta["row"]["question"], "expected": r.problem.answer, "text": r.text,
+                 "extracted": r.verdict.extracted, "verdict": r.verdict.kind, "reward": r.verdict.reward,
+                 "logprob": r.logprob} for r in done]
         section[split] = split_metrics(rows, n, ks, int(t.show_failures))
         all_rows += rows
         m = section[split]

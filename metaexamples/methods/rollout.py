@@ -1,0 +1,36 @@
+"""Rollouts: k samples per problem from the current model, each verified by the task. The
+generate -> verify half that every verifier-driven method shares (expert iteration,
+polychromic RL), on the one sampler (evaluation/sampling: batched, left-padded, KV cache)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from metaexamples.evaluation.sampling import sample_completions
+from metaexamples.tasks import Problem, Verdict
+
+
+@dataclass
+class Rollout:
+    problem: Problem
+    sample: int  # index among the problem's k samples
+    tokens: list[int]  # the completion (stop sequence / EOS included)
+    text: str
+    logprob: float  # under the sampling model's raw distribution
+    verdict: Verdict
+
+
+def rollouts(model, tokenizer, task, problems: list[Problem], k: int, dec, *, seed: int,
+             batch_size: int) -> list[Rollout]:
+    """k completions per problem (problem-major order), verified in one batch."""
+    spec = task.sampling(dec)
+    repeated = [p for p in problems for _ in range(k)]
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    completions = sample_completions(model, [p.prompt_ids for p in repeated], dec, max_new_tokens=spec.max_new_tokens,
+                                     pad_id=pad, eos_id=eos, batch_size=batch_size, seed=seed,
+                                     stop_ids=spec.stop_ids, constraint=spec.constraint)
+    verdicts = task.verify_many(repeated, [c.tokens for c in completions])
+    return [Rollout(problem=p, sample=i % k, tokens=c.tokens, text=tokenizer.decode(c.tokens, skip_special_tokens=True),
+                    logprob=c.logprob, verdict=v)
+            for i, (p, c, v) in enumerate(zip(repeated, completions, verdicts))]
