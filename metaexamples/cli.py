@@ -22,7 +22,7 @@ from metaexamples.config import register_configs, validate  # noqa: E402
 from metaexamples.errors import ConfigError  # noqa: E402
 
 log = logging.getLogger("metaexamples")
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")  # shipped in the package; conf/ at the repo root links here
 _exit_code = 0  # set by a failed single run; main() exits with it after Hydra returns
 
 
@@ -32,7 +32,7 @@ def job_identity(cfg: DictConfig, hydra_cfg, task) -> dict:
     if group is None and hydra_cfg.mode == RunMode.MULTIRUN:
         group = "sweep-" + Path(hydra_cfg.sweep.dir).as_posix().strip("/").replace("/", "_").removeprefix("multirun_")
     stages = list(cfg.stages)
-    job_type = "pipeline" if len(stages) == 2 + len(task.eval_stages) else "+".join(stages)
+    job_type = "pipeline" if stages == ["data", "train", *task.eval_stages] else "+".join(stages)
     tags = list(cfg.logger.tags) + task.tags() + [cfg.model.name, cfg.decoding.name]
     return {"name": task.run_name(), "group": group, "job_type": job_type, "tags": tags}
 

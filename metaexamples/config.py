@@ -84,6 +84,10 @@ class EvalConfig:
     n_samples: int = 1000
     gen_batch_size: int = 125  # <= ~128 rows keeps each step's [rows x 49k] buffers under malloc's mmap threshold
     calibration_buckets: int = 5
+    # eval_sets (any task with a verifier): n samples per held-out problem, pass@k and diversity
+    set_problems: int = 64  # held-out problems (prompts) evaluated
+    set_samples: int = 20  # samples per problem
+    set_ks: List[int] = field(default_factory=lambda: [1, 5, 10, 20])  # pass@k
 
 
 @dataclass
@@ -146,7 +150,7 @@ def validate(cfg: DictConfig) -> None:
     from metaexamples.tasks import task_class
 
     task = task_class(cfg.task.name)
-    stages = ("data", "train", *task.eval_stages)
+    stages = ("data", "train", *task.all_eval_stages())
     _check(isinstance(cfg.get("seed"), int) and not isinstance(cfg.seed, bool), "seed",
            f"must be an integer, got {cfg.get('seed')!r}")
     for stage in cfg.stages:

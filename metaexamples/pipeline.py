@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def run_stages(cfg: DictConfig, run_dir: Path, tracker: Tracker, results: Results | None) -> None:
     from metaexamples.methods import make_method
     from metaexamples.models import load_tokenizer
-    from metaexamples.tasks import make_task
+    from metaexamples.tasks import make_task, run_eval_stage
 
     state = process_state()
     cache = cache_dir(cfg.paths)
@@ -63,13 +63,14 @@ def run_stages(cfg: DictConfig, run_dir: Path, tracker: Tracker, results: Result
         summary = timed("train", lambda: method.train(cfg, task, run_dir, tracker))
         _record(results, tracker, "train", summary)
 
-    eval_stages = [s for s in task.eval_stages if s in stages]
+    sections = task.all_eval_stages()
+    eval_stages = [s for s in sections if s in stages]
     if not eval_stages or not state.is_main_process:
         return
     model, eval_tokenizer = _load_eval_model(cfg, run_dir, cache)
     for stage in eval_stages:
-        section = timed(stage, lambda: task.evaluate(stage, model, eval_tokenizer, run_dir, tracker))
-        _record(results, tracker, task.eval_stages[stage], section)
+        section = timed(stage, lambda: run_eval_stage(task, stage, model, eval_tokenizer, run_dir, tracker))
+        _record(results, tracker, sections[stage], section)
 
 
 def flatten(prefix: str, value) -> dict:

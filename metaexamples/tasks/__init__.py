@@ -159,8 +159,27 @@ class Task:
         return None
 
     # -- evaluation -----------------------------------------------------------------------
+    @classmethod
+    def all_eval_stages(cls) -> dict[str, str]:
+        """The task's own evaluation stages, plus the shared ones every task with a verifier
+        gets (eval_sets: n samples per held-out problem; pass@k and diversity)."""
+        return {**cls.eval_stages, **(SHARED_VERIFIER_STAGES if cls.has_verifier else {})}
+
     def evaluate(self, stage: str, model, tokenizer, run_dir: Path, tracker) -> dict:
         raise NotImplementedError
+
+
+# stage -> (results.json section, "module:function" run as fn(cfg, task, model, tokenizer, run_dir, tracker))
+SHARED_VERIFIER_STAGES = {"eval_sets": "sets"}
+SHARED_STAGE_RUNNERS = {"eval_sets": "metaexamples.evaluation.sets:run_eval_sets"}
+
+
+def run_eval_stage(task: Task, stage: str, model, tokenizer, run_dir: Path, tracker) -> dict:
+    """Run one evaluation stage: a shared one (SHARED_STAGE_RUNNERS) or the task's own."""
+    if stage in SHARED_STAGE_RUNNERS:
+        module, fn = SHARED_STAGE_RUNNERS[stage].split(":")
+        return getattr(importlib.import_module(module), fn)(task.cfg, task, model, tokenizer, run_dir, tracker)
+    return task.evaluate(stage, model, tokenizer, run_dir, tracker)
 
 
 _REGISTRY: dict[str, type[Task]] = {}
@@ -198,4 +217,4 @@ def make_task(cfg, tokenizer, cache: Path) -> Task:
     return task_class(cfg.task.name)(cfg, tokenizer, cache)
 
 
-__all__ = ["Problem", "ReportTable", "SFTData", "SamplingSpec", "Task", "Verdict", "available", "make_task", "task_class"]
+__all__ = ["SHARED_VERIFIER_STAGES", "run_eval_stage", "Problem", "ReportTable", "SFTData", "SamplingSpec", "Task", "Verdict", "available", "make_task", "task_class"]
