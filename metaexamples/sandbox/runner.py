@@ -1,0 +1,476 @@
+"""What runs on the sandbox side: the worker loop, the per-program harness and its supervisor.
+
+Standard library only. Run as a script (`python -s -S -B runner.py worker|fresh CONFIG`) it is a
+sandbox worker or a one-shot program process; imported by the host, it supplies `supervise` and
+`STATUSES`.
+
+Protocol. Host -> worker and worker -> host: frames of a 4-byte big-endian length and UTF-8 JSON,
+over the worker's stdin/stdout (both moved off fds 0/1 at start, so nothing printed by accident
+can corrupt them). Program process -> supervisor: fd 3 carries b"R" when the program is about to
+start (the wall clock starts there) and then one JSON list [status, detail, value, seconds]; fds 1, 2
+carry whatever the program prints, counted and discarded. fd 3 is the program's own fd: a program
+can write a forged result there, but only for itself, which it could do anyway by returning that
+value; verdicts the supervisor decides (timeout, output_limit, signals) cannot be forged.
+"""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import gc
+import json
+import os
+import select
+import shutil
+import signal
+import struct
+import sys
+import time
+
+if __package__:
+    from . import lockdown
+else:  # run as a script inside the sandbox
+    import lockdown
+
+STATUSES = ("ok", "syntax_error", "runtime_error", "timeout", "memory", "output_limit", "forbidden")
+
+RESULT_FD = 3
+EXIT_SETUP_FAILED = 121
+STARTUP_GRACE_S = 30.0  # from fork/spawn to the program's first instruction, on a loaded machine
+MAX_DETAIL = 300
+PROGRAM_DIR = "program"  # the program's directory, under the worker's temporary root
+
+# Modules solvers commonly use, imported once by the worker so that forked programs find them
+# loaded. Others (decimal, fractions, dataclasses ...) are imported by the program at its own cost:
+# every page the worker holds makes each fork a little dearer.
+PREIMPORT = ("bisect", "collections", "copy", "functools", "heapq", "itertools", "math", "operator",
+             "random", "re", "string", "typing")
+
+
+# ------------------------------------------------------------------------------------ the program
+
+
+def lock_config() -> dict:
+    """What the program's process may read, and which kernel restrictions this machine offers."""
+    read = {sys.base_prefix, sys.base_exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+            "/usr", "/lib", "/lib64", "/lib32", "/libx32", "/etc/ld.so.cache"}
+    return {
+        "landlock_abi": lockdown.landlock_abi(),
+        "seccomp": lockdown.seccomp_supported(),
+        "read_paths": sorted(p for p in read if p and os.path.exists(p)),
+        "device_paths": ["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"],
+    }
+
+
+def restrictions(limits: dict, lock: dict, workdir: str, drop_caps: bool = True) -> lockdown.Restrictions:
+    """Prepared once per worker (or fresh process), applied in each program's process."""
+    return lockdown.Restrictions(lock, workdir, int(limits["memory_mb"]), cpu_seconds(limits),
+                                 int(limits["max_output_bytes"]), drop_caps)
+
+
+def cpu_seconds(limits: dict) -> int:
+    return int(limits["timeout_s"]) + 1  # RLIMIT_CPU is whole seconds: a backstop to the wall clock
+
+
+def _one_line(text: str, _len=len) -> str:
+    text = " ".join(text.split())
+    return text if _len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 3] + "..."
+
+
+def program_streams() -> tuple:
+    """stdout, stderr, stdin objects on fds 1, 2, 0: made once by the worker (never written there),
+    they write to whatever those fds are in each forked program."""
+    return (open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False),
+            open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False),
+            open(0, "r", encoding="utf-8", closefd=False))
+
+
+def execute(payload: dict, limits: dict, restrict: lockdown.Restrictions, vm_bytes: int | None = None,
+            streams: tuple | None = None) -> None:
+    """Lock down, run the program, report on fd 3 and _exit. Never returns."""
+    # References taken now: the program may monkeypatch builtins, json, os or sys afterwards.
+    _write, _exit, _dumps, _repr, _str, _type = os.write, os._exit, json.dumps, repr, str, type
+    _isinstance, _len, _callable, _memerr, _oserr = isinstance, len, callable, MemoryError, OSError
+    _clock, _round = time.perf_counter, round
+    out, err, inp = streams or program_streams()
+    sys.stdout, sys.stderr, sys.stdin = out, err, inp
+    max_value = int(limits["max_output_bytes"])
+
+    def describe(exc: BaseException) -> str:
+        try:
+            return _one_line(f"{_type(exc).__name__}: {_str(exc)}")
+        except BaseException:
+            return _one_line(f"{_type(exc).__name__}: <unprintable>")
+
+    def classify(exc: BaseException) -> str:
+        if _isinstance(exc, _memerr):
+            return "memory"
+        if _isinstance(exc, _oserr):
+            if exc.errno in (errno.EPERM, errno.EACCES, errno.EROFS):
+                return "forbidden"
+            if exc.errno in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT):
+                return "output_limit"
+        return "runtime_error"
+
+    def finish(status: str, detail: str, value_json: str = "null") -> None:
+        for stream in (out, err):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        seconds = _round(_clock() - t0, 6)
+        data = ("[" + _dumps(status) + "," + _dumps(detail) + "," + value_json + "," + _dumps(seconds) + "]").encode()
+        while data:
+            data = data[_write(RESULT_FD, data):]
+        _exit(0)
+
+    os.environ.clear()
+    restrict.apply(vm_bytes)
+    os.closerange(RESULT_FD + 1, 1 << 20)  # the worker's pipes, and everything else inherited
+    import random
+
+    random.seed(0)  # the same stream in every program, whichever worker runs it (fork reseeds it)
+    _write(RESULT_FD, b"R")
+    t0 = _clock()
+    try:
+        try:
+            code = compile(payload["source"], "<program>", "exec", dont_inherit=True)
+        except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes in the source
+            finish("syntax_error", describe(exc))
+        namespace = {"__name__": "__program__", "__builtins__": builtins}
+        exec(code, namespace)
+        entry = namespace.get(payload["entry"])
+        if not _callable(entry):
+            finish("runtime_error", f"entry function {payload['entry']!r} is not defined by the program")
+        value = entry(*payload["args"])
+        try:
+            text = _dumps(value, allow_nan=True)
+        except (TypeError, ValueError):  # not JSON: report its repr as a string
+            text = _dumps(_repr(value))
+        if _len(text) > max_value:
+            finish("output_limit", f"return value encodes to {_len(text)} bytes, over the limit of {max_value}")
+        finish("ok", "", text)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt included: the program did not return
+        finish(classify(exc), describe(exc))
+
+
+# ---------------------------------------------------------------------------------- the supervisor
+
+_SIGNAL_STATUS = {signal.SIGXCPU: "timeout", signal.SIGXFSZ: "output_limit", signal.SIGSYS: "forbidden"}
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def supervise(pid: int, out_r: int, res_r: int, limits: dict) -> dict:
+    """Watch one program process until it exits or breaks a limit; kill its group; reap it.
+
+    Returns {"status", "detail", "value", "seconds"} and "setup_failed" when the harness itself
+    could not start. The process group is killed before the zombie is reaped, so its id cannot
+    have been reused by then.
+    """
+    timeout_s, max_out = float(limits["timeout_s"]), int(limits["max_output_bytes"])
+    result_cap = max_out + 4096
+    os.set_blocking(out_r, False)
+    os.set_blocking(res_r, False)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        pidfd = None
+    poller = select.poll()
+    for fd in (out_r, res_r) + ((pidfd,) if pidfd is not None else ()):
+        poller.register(fd, select.POLLIN)
+    started = None
+    deadline = time.monotonic() + STARTUP_GRACE_S
+    out_bytes, res, exited, verdict = 0, bytearray(), False, None
+
+    def pump(fd: int) -> bool:
+        """Read what is there; False at EOF."""
+        nonlocal out_bytes
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                return True
+            if not chunk:
+                poller.unregister(fd)
+                return False
+            if fd == out_r:
+                out_bytes += len(chunk)
+                if out_bytes > max_out:
+                    return True
+            else:
+                res.extend(chunk)
+                if len(res) > result_cap:
+                    return True
+
+    open_fds = {out_r, res_r}
+    while True:
+        now = time.monotonic()
+        if now >= deadline:
+            verdict = (("timeout", f"wall-clock limit of {timeout_s:g} s exceeded") if started is not None
+                       else ("runtime_error", "sandbox: the program did not start in time"))
+            break
+        wait = deadline - now if pidfd is not None else min(deadline - now, 0.05)
+        for fd, _ in poller.poll(max(1, int(wait * 1000) + 1)):
+            if fd == pidfd:
+                exited = True
+            elif fd in open_fds and not pump(fd):
+                open_fds.discard(fd)
+        if started is None and res[:1] == b"R":
+            started = time.monotonic()
+            deadline = started + timeout_s
+        if pidfd is None and not exited:
+            exited = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        if exited:
+            for fd in list(open_fds):  # what it wrote just before exiting
+                pump(fd)
+        if out_bytes > max_out:
+            verdict = ("output_limit", f"output exceeded {max_out} bytes")
+            break
+        if len(res) > result_cap:
+            verdict = ("output_limit", f"return value exceeded {max_out} bytes")
+            break
+        if exited:
+            break
+    end = time.monotonic()
+    for kill in (os.killpg, os.kill):  # whole group first: threads, and any process it made
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    _, wstatus, usage = os.wait4(pid, 0)
+    if pidfd is not None:
+        os.close(pidfd)
+    seconds = round(end - started, 6) if started is not None else 0.0
+    outcome = {"status": "runtime_error", "detail": "", "value": None, "seconds": seconds}
+    if verdict is not None:
+        outcome["status"], outcome["detail"] = verdict
+        return outcome
+    frame = bytes(res[1:] if started is not None else res)
+    if frame:
+        try:
+            status, detail, value, seconds = json.loads(frame)
+            if status not in STATUSES or not isinstance(detail, str) or not isinstance(seconds, (int, float)):
+                raise ValueError(status)
+        except (ValueError, TypeError):
+            outcome["detail"] = "unreadable result: the program wrote to the sandbox's result channel"
+            return outcome
+        outcome.update(status=status, detail=detail, value=value if status == "ok" else None)
+        if started is not None:
+            if 0.0 <= seconds <= timeout_s + STARTUP_GRACE_S:  # the harness's clock: finer than ours
+                outcome["seconds"] = float(seconds)
+        if started is None:
+            outcome["setup_failed"] = True
+        return outcome
+    if os.WIFSIGNALED(wstatus):
+        signum = os.WTERMSIG(wstatus)
+        cpu = usage.ru_utime + usage.ru_stime
+        if signum == signal.SIGKILL and cpu >= cpu_seconds(limits):
+            signum = signal.SIGXCPU  # the hard CPU limit, reached by a program that ignored SIGXCPU
+        outcome["status"] = _SIGNAL_STATUS.get(signum, "runtime_error")
+        outcome["detail"] = f"killed by {_signal_name(signum)}"
+        if signum == signal.SIGXCPU:
+            outcome["detail"] = f"CPU time limit of {cpu_seconds(limits)} s exceeded"
+        return outcome
+    code = os.WEXITSTATUS(wstatus)
+    outcome["detail"] = f"exited with status {code} before returning"
+    if started is None:
+        outcome["detail"] = f"sandbox: the program process failed to start (exit status {code})"
+        outcome["setup_failed"] = True
+    return outcome
+
+
+# ------------------------------------------------------------------------------------ the worker
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            return None
+        buf.extend(chunk)
+    return bytes(buf)
+
+
+def read_frame(fd: int) -> object | None:
+    head = _read_exact(fd, 4)
+    if head is None:
+        return None
+    body = _read_exact(fd, struct.unpack(">I", head)[0])
+    return None if body is None else json.loads(body)
+
+
+def encode_frame(obj: object) -> bytes:
+    body = json.dumps(obj).encode()
+    return struct.pack(">I", len(body)) + body
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def write_frame(fd: int, obj: object) -> None:
+    write_all(fd, encode_frame(obj))
+
+
+def _report_setup_failure(exc: BaseException) -> None:
+    try:
+        detail = _one_line(f"sandbox setup failed: {type(exc).__name__}: {exc}")
+        os.write(RESULT_FD, json.dumps(["runtime_error", detail, None, 0.0]).encode())
+    except BaseException:
+        pass
+
+
+def _unlock_and_retry(function, path, _exc_info) -> None:
+    """rmtree's error hook: a directory the program made unreadable (possible without seccomp)."""
+    try:
+        os.chmod(os.path.dirname(path), 0o700)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, 0o700)
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            function(path)
+    except OSError:
+        pass
+
+
+def _clear_dir(root: str, keep: str = "") -> None:
+    for name in os.listdir(root):
+        if name == keep:
+            continue
+        path = os.path.join(root, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, onerror=_unlock_and_retry)
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def _reap_orphans() -> None:
+    """Without seccomp a program can fork: kill what reparented to us (we are a subreaper)."""
+    me = os.getpid()
+    for _ in range(1000):
+        children = []
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    with open(f"/proc/{name}/stat", "rb") as f:
+                        fields = f.read().rsplit(b")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == me:
+                    children.append(int(name))
+        if not children:
+            return
+        for child in children:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for child in children:
+            try:
+                os.waitpid(child, 0)
+            except ChildProcessError:
+                pass
+
+
+def run_forked(payload: dict, limits: dict, lock: dict, restrict: lockdown.Restrictions, workdir: str,
+               devnull: int, streams: tuple) -> dict:
+    if not os.path.isdir(workdir):  # removed by a program running without Landlock
+        os.mkdir(workdir, 0o700)
+    out_r, out_w = os.pipe2(os.O_CLOEXEC)
+    res_r, res_w = os.pipe2(os.O_CLOEXEC)
+    parent, vm_bytes = os.getpid(), lockdown.vm_size_bytes()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            os.dup2(devnull, 0)
+            os.dup2(out_w, 1)
+            os.dup2(out_w, 2)
+            os.dup2(res_w, RESULT_FD)
+            lockdown.prctl(lockdown.PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:
+                os._exit(EXIT_SETUP_FAILED)
+            os.chdir(workdir)
+            execute(payload, limits, restrict, vm_bytes, streams)
+        except BaseException as exc:
+            _report_setup_failure(exc)
+        finally:
+            os._exit(EXIT_SETUP_FAILED)
+    os.close(out_w)
+    os.close(res_w)
+    try:
+        return supervise(pid, out_r, res_r, limits)
+    finally:
+        os.close(out_r)
+        os.close(res_r)
+        if not lock["seccomp"]:
+            _reap_orphans()
+        # Empty the program's directory but keep it: the Landlock ruleset names its inode.
+        _clear_dir(workdir)
+        if not lock["landlock_abi"]:
+            _clear_dir(os.path.dirname(workdir), keep=os.path.basename(workdir))
+
+
+def worker_main(config: dict) -> None:
+    limits, tmp_root = config["limits"], config["tmp_root"]
+    proto_in, proto_out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    lockdown.prctl(lockdown.PR_SET_DUMPABLE, 0)
+    lockdown.prctl(lockdown.PR_SET_CHILD_SUBREAPER, 1)
+    lockdown.drop_capabilities()  # the worker needs none; its programs then inherit none
+    for name in PREIMPORT:
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    lock = lock_config()
+    for feature in config.get("disable", ()):  # tests of the degraded modes
+        lock[{"landlock": "landlock_abi"}.get(feature, feature)] = 0
+    workdir = os.path.join(tmp_root, PROGRAM_DIR)
+    os.makedirs(workdir, mode=0o700, exist_ok=True)
+    restrict = restrictions(limits, lock, workdir, drop_caps=False)
+    streams = program_streams()
+    gc.freeze()  # forked programs then do not touch (and copy) the worker's objects when collecting
+    write_frame(proto_out, {"ok": True, "features": {k: lock[k] for k in ("landlock_abi", "seccomp")}})
+    while True:
+        payload = read_frame(proto_in)
+        if payload is None:
+            return  # the host closed the pipe, or died
+        write_frame(proto_out, run_forked(payload, limits, lock, restrict, workdir, devnull, streams))
+
+
+def fresh_main(config: dict) -> None:
+    """One program in this fresh interpreter: the benchmark's baseline, same harness and limits."""
+    payload = json.loads(sys.stdin.buffer.read())
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    try:
+        if config["result_fd"] != RESULT_FD:
+            os.dup2(config["result_fd"], RESULT_FD)
+        lockdown.prctl(lockdown.PR_SET_PDEATHSIG, signal.SIGKILL)
+        limits = config["limits"]
+        execute(payload, limits, restrictions(limits, lock_config(), os.getcwd()))
+    except BaseException as exc:
+        _report_setup_failure(exc)
+    finally:
+        os._exit(EXIT_SETUP_FAILED)
+
+
+if __name__ == "__main__":
+    sys.path[:] = [p for p in sys.path[1:] if p]  # programs import the standard library only
+    mode, config = sys.argv[1], json.loads(sys.argv[2])
+    worker_main(config) if mode == "worker" else fresh_main(config)
