@@ -1,19 +1,25 @@
 """The Hydra entrypoint: `metaexamples [overrides]`, `metaexamples -m ...` for sweeps.
 
 A thin wrapper: validate the config, open this job's W&B run and results.json, run the
-stages, and always close both, marked failed when the job failed.
+stages, and always close both, marked failed when the job failed. Bad input of any kind (a
+value out of range, an unknown option or key, a file that cannot be written or read back) is
+one line, `error: ...`, and exit code 2, in a single run and in a sweep alike; Hydra's own
+errors included. A run ends with a summary of its key numbers; a sweep with its report command.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import hydra  # noqa: E402
+from hydra.experimental.callback import Callback  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
@@ -23,7 +29,69 @@ from metaexamples.errors import ConfigError  # noqa: E402
 
 log = logging.getLogger("metaexamples")
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")  # shipped in the package; conf/ at the repo root links here
+BAD_INPUT = 2  # the exit code of bad input (README)
 _exit_code = 0  # set by a failed single run; main() exits with it after Hydra returns
+# OSErrors that are the user's to fix (a folder not writable, a file where a folder should be, a full disk)
+_USER_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENOSPC,
+                errno.EDQUOT}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].strip() if text else type(exc).__name__
+
+
+def _chain(exc: BaseException):
+    """The exception and its explicit causes (`raise ... from cause`): not exceptions that
+    merely happened while handling another, which could hide a bug behind a bad input."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__
+
+
+def describe_error(exc: BaseException, places: dict[str, Path] | None = None) -> str | None:
+    """The one line for an exception that is bad input (ConfigError, Hydra's composition and
+    override errors, a file or folder that cannot be written), or None for a bug (traceback).
+    `places` ({key: folder}) names the setting to change for a file below one of the folders."""
+    from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+
+    from metaexamples.errors import ConfigError
+
+    for e in _chain(exc):
+        if isinstance(e, ConfigError):
+            return _first_line(e)
+    if isinstance(exc, MissingConfigException) and exc.options is not None and exc.missing_cfg_file:
+        group, _, option = str(exc.missing_cfg_file).rpartition("/")
+        return f"{group}={option}: no such option; available: {', '.join(sorted(exc.options))}"
+    if isinstance(exc, OverrideParseException):
+        return f"{exc.override}: cannot parse ({_first_line(Exception(exc.message))}; "\
+               "quote values with special characters: 'key=\"a value\"')"
+    if isinstance(exc, HydraException):
+        text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        text = re.sub(r"\s*Config search path:.*$", "", text)
+        cause = _first_line(exc.__cause__) if exc.__cause__ is not None else None
+        merging = re.match(r"Error merging override (\S+)", text)
+        unknown = re.match(r"Could not override '([^']+)'\.", text)
+        if unknown:  # a key the schema does not have
+            return f"{unknown.group(1)}: no such key{f' ({cause})' if cause else ''}; `metaexamples --cfg job` lists the keys"
+        if merging and cause:  # a value of the wrong type
+            return f"{merging.group(1)}: {cause}"
+        return f"{text} ({cause})" if cause else text
+    for e in _chain(exc):
+        if isinstance(e, OSError) and e.errno in _USER_ERRNOS and e.filename:
+            where, why = Path(os.path.abspath(e.filename)), e.strerror or os.strerror(e.errno)
+            for key, folder in (places or {"hydra.run.dir": None}).items():
+                if folder is None or where == Path(folder) or Path(folder) in where.parents:
+                    hint = " (or $METAEXAMPLES_CACHE)" if key == "paths.cache_dir" else ""
+                    return f"{key}: {where}: {why}; point {key}{hint} at a folder you can write to"
+            return f"{where}: {why}; use a folder you can write to"
+    # A job of a sweep run in another process (submitit): its error comes back as text.
+    match = re.search(r"metaexamples\.errors\.ConfigError: (.+)", str(exc))
+    if match:
+        return match.group(1).strip()
+    return None
 
 
 def job_identity(cfg: DictConfig, hydra_cfg, task) -> dict:
@@ -50,10 +118,13 @@ def run_job(cfg: DictConfig) -> str:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     tracker: Tracker = Tracker()
     results = None
+    _quiet_libraries()
     try:
         main = is_main_process()
         task = task_class(cfg.task.name)(cfg)
         identity = job_identity(cfg, hydra_cfg, task)
+        if "train" in cfg.stages and cfg.train.resume:  # before results.json: a refused job leaves its folder as it was
+            check_resume(cfg, run_dir)
         if main:  # first, so that a job failing validation is still listed as failed
             results = Results(run_dir, {
                 "run": identity["name"], "task": task.name, "method": cfg.method.name, **task.header(),
@@ -65,32 +136,156 @@ def run_job(cfg: DictConfig) -> str:
             tracker = start_tracker(cfg, run_dir, **identity)
         run_stages(cfg, run_dir, tracker, results)
     except BaseException as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        line = describe_error(exc, _places(cfg, run_dir)) if isinstance(exc, Exception) else None
+        message = line or _first_line(exc)
         if results is not None:
-            results.finish("failed", f"{type(exc).__name__}: {message}")
+            try:
+                results.finish("failed", f"{type(exc).__name__}: {message}")
+            except OSError:
+                pass  # the run folder itself is what failed: the one line below says so
         tracker.finish(exit_code=1)
-        if isinstance(exc, ConfigError):
-            log.error("error: %s", message)
+        if line is not None:
+            log.error("error: %s", line)
             if hydra_cfg.mode == RunMode.RUN:
-                print(f"error: {message}", file=sys.stderr)
-                _exit_code = 2
+                print(f"error: {line}", file=sys.stderr)
+                _exit_code = BAD_INPUT
                 return "failed"
+            if not isinstance(exc, ConfigError):  # the sweep ends with this job's one line
+                raise ConfigError(line) from exc
         raise
     if results is not None:
         results.finish("completed")
         log.info("results: %s", results.path)
+        if hydra_cfg.mode == RunMode.RUN:
+            print_summary(task, results.data, run_dir)
     tracker.finish(exit_code=0)
     return "completed"
+
+
+def _places(cfg: DictConfig, run_dir: Path) -> dict[str, Path]:
+    """The folders a job writes, by the setting that chooses each (for one-line errors)."""
+    from metaexamples.paths import cache_dir
+
+    places = {"hydra.run.dir": run_dir}
+    try:
+        places = {"paths.cache_dir": cache_dir(cfg.get("paths")), **places}
+    except Exception:  # noqa: BLE001 - a cache setting bad enough to fail here is named by validate
+        pass
+    return places
+
+
+def check_resume(cfg: DictConfig, run_dir: Path) -> None:
+    """Before any stage: the run folder's last checkpoint must come from this config (task, data,
+    model, method, seed; the train settings are compared by the training loop itself)."""
+    from metaexamples.config import result_config
+    from metaexamples.training.checkpoint import check_resumable, latest_checkpoint
+
+    import json
+
+    last = latest_checkpoint(run_dir / "checkpoints")
+    if last is None or not (last / "checkpoint.json").exists():
+        return  # nothing to resume, or an older checkpoint: the training loop says so
+    try:
+        saved = json.loads((last / "checkpoint.json").read_text(encoding="utf-8")).get("config") or {}
+    except (OSError, ValueError, AttributeError):
+        saved = {}
+    job = {k: v for k, v in result_config(cfg).items() if k != "train"}
+    # The saved train keys stand in for this run's: the loop compares them with what it runs.
+    check_resumable(last, {**saved, **job} if saved else None)
+
+
+def _quiet_libraries() -> None:
+    """accelerate's INFO lines (saving and loading state) out of the console; Hugging Face's
+    progress bars (loading and writing weights) only on a terminal."""
+    logging.getLogger("accelerate").setLevel(logging.WARNING)
+    if not sys.stderr.isatty():
+        try:
+            from huggingface_hub.utils import disable_progress_bars
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            disable_progress_bars()
+        except ImportError:  # pragma: no cover - both ship with transformers
+            pass
+
+
+# The summary at the end of a run: (label, dotted results.json key); a task adds its own
+# (`summary_keys`, e.g. the grammar task's Valid/Invalid PPL, AUROC, validity rate).
+TRAIN_SUMMARY = [("train loss (final)", "train.final_loss"), ("eval loss", "train.eval_loss"),
+                 ("eval ppl", "train.eval_ppl")]
+
+
+def summary_rows(task, data: dict) -> list[tuple[str, str]]:
+    """(label, value) for each key metric present in results.json `data`."""
+    from metaexamples.report import fmt, get
+
+    keys = list(task.summary_keys)
+    if not keys:  # a task without its own: the first figures of each of its report tables
+        for table in task.report_tables:
+            keys += [(h, k) for h, k in table.columns if k.startswith(table.section + ".")][:4]
+    rows = []
+    for label, key in [*TRAIN_SUMMARY, *keys]:
+        value = get(data, key)
+        if value is not None and not isinstance(value, (dict, list)):
+            rows.append((label, fmt(value)))
+    return rows
+
+
+def print_summary(task, data: dict, run_dir: Path) -> None:
+    rows = summary_rows(task, data)
+    timings = data.get("timings") or {}
+    order = list(data.get("stages") or [])
+    timings = dict(sorted(timings.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
+    total = sum(timings.values())
+    outputs = [name for name in ("results.json", "model", "train", *task.all_eval_stages()) if (run_dir / name).exists()]
+    width = max([len(label) for label, _ in rows] + [7])
+    lines = [f"{data.get('run', '')}: {data.get('status', 'completed')} "
+             f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())}; {total:.0f} s)"]
+    lines += [f"  {label:<{width}}  {value}" for label, value in rows]
+    lines += [f"  {'outputs':<{width}}  {run_dir}/ ({', '.join(outputs)})"]
+    print("\n".join(lines), flush=True)
 
 
 register_configs()
 _hydra_main = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")(run_job)
 
 
+class SweepFolder(Callback):
+    """A Hydra callback (hydra.callbacks in config.yaml): notes the sweep folder when a multirun
+    starts, in the launching process whatever the launcher, so that main() can print the report
+    command when the sweep ends (on_multirun_end is skipped when a job failed)."""
+
+    folder: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        SweepFolder.folder = str(config.hydra.sweep.dir)
+
+
 def main() -> None:
-    _hydra_main()
-    if _exit_code:
-        sys.exit(_exit_code)
+    global _exit_code
+    _exit_code = 0
+    full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's errors reach us (not its own printer): one line, exit 2
+    SweepFolder.folder = None
+    code = 0
+    try:
+        _hydra_main()
+        code = _exit_code
+    except Exception as exc:
+        sweep = {"hydra.sweep.dir": Path(SweepFolder.folder)} if SweepFolder.folder else None
+        line = None if full_error else describe_error(exc, sweep)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        code = BAD_INPUT
+    finally:
+        if not full_error:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        sweep = SweepFolder.folder
+        if sweep and Path(sweep).is_dir():
+            print(f"report: metaexamples-report {sweep}", flush=True)
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

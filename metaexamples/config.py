@@ -155,10 +155,16 @@ def validate(cfg: DictConfig) -> None:
            f"must be an integer, got {cfg.get('seed')!r}")
     for stage in cfg.stages:
         _check(stage in stages, "stages", f"unknown stage {stage!r} for task={task.name}; available: {', '.join(stages)}")
-    make_method(cfg.method.name)
+    make_method(cfg.method.name).check_config(cfg, task)
+    _check(len(cfg.stages) > 0, "stages", f"is empty; pick at least one of: {', '.join(stages)}")
     t = cfg.train
-    for key in ("max_steps", "batch_size", "grad_accum", "eval_steps", "log_steps"):
+    for key in ("max_steps", "batch_size", "grad_accum", "eval_steps", "log_steps", "eval_batches"):
         _check(t[key] > 0, f"train.{key}", f"must be positive, got {t[key]}")
+    _check(0.0 <= t.min_lr_ratio <= 1.0, "train.min_lr_ratio", f"must be in [0, 1], got {t.min_lr_ratio}")
+    _check(t.weight_decay >= 0, "train.weight_decay", f"must be >= 0, got {t.weight_decay}")
+    _check(t.max_grad_norm >= 0, "train.max_grad_norm", f"must be >= 0 (0 = no clipping), got {t.max_grad_norm}")
+    _check(t.num_threads >= 0, "train.num_threads", f"must be >= 0 (0 = all cores), got {t.num_threads}")
+    _check(t.keep_checkpoints >= 0, "train.keep_checkpoints", f"must be >= 0 (0 = keep all), got {t.keep_checkpoints}")
     _check(t.lr > 0, "train.lr", f"must be positive, got {t.lr}")
     _check(t.warmup_steps >= 0, "train.warmup_steps", f"must be >= 0, got {t.warmup_steps}")
     _check(t.save_steps >= 0, "train.save_steps", f"must be >= 0, got {t.save_steps}")
@@ -167,11 +173,20 @@ def validate(cfg: DictConfig) -> None:
     _check(t.distributed in ("ddp", "fsdp"), "train.distributed",
            f"unknown {t.distributed!r}; available: ddp, fsdp")
     m = cfg.model
-    _check(m.source in ("scratch", "gguf", "hub", "path"), "model.source",
-           f"unknown {m.source!r}; available: scratch, gguf, hub, path")
+    from metaexamples.models.loading import SOURCES, model_kind
+
+    _check(m.source in SOURCES, "model.source", f"unknown {m.source!r}; available: {', '.join(SOURCES)}")
+    _check(model_kind(m) in task.model_kinds, "model",
+           f"model={m.name} is a {model_kind(m)} model (model.source={m.source}) and task={task.name} takes "
+           f"{' or '.join(task.model_kinds)} models")
+    if m.source == "scratch" and not m.get("path"):
+        _check_arch(m.arch)
     from metaexamples.evaluation.decoding import check_decoding
 
     check_decoding(cfg.decoding, task.constraints)  # the task re-checks with its own constraints
+    _check_greedy(cfg.decoding)
+    mnt = cfg.decoding.get("max_new_tokens")
+    _check(mnt is None or mnt > 0, "decoding.max_new_tokens", f"must be positive (or null: the task's default), got {mnt}")
     e = cfg.eval
     for key in ("batch_size", "n_samples", "gen_batch_size", "calibration_buckets"):
         _check(e[key] > 0, f"eval.{key}", f"must be positive, got {e[key]}")
@@ -180,4 +195,90 @@ def validate(cfg: DictConfig) -> None:
            f"unknown {lg.backend!r}; available: wandb, none")
     _check(lg.mode in ("offline", "online"), "logger.mode",
            f"unknown {lg.mode!r}; available: offline, online")
+    _check_cache_dir(cfg)
     task.check_config(cfg)
+
+
+def _check_arch(arch) -> None:
+    """model.arch (OlmoConfig kwargs of a model from scratch): sizes positive, heads dividing
+    the hidden size (OlmoConfig accepts hidden_size=65 with 4 heads and fails, or worse, later)."""
+    sizes = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+             "max_position_embeddings")
+    for key in sizes:
+        value = arch.get(key)
+        if value is not None:
+            _check(isinstance(value, int) and not isinstance(value, bool) and value > 0, f"model.arch.{key}",
+                   f"must be a positive integer, got {value!r}")
+    hidden, heads = arch.get("hidden_size"), arch.get("num_attention_heads")
+    if hidden is not None and heads is not None:
+        _check(hidden % heads == 0, "model.arch.hidden_size",
+               f"({hidden}) must be a multiple of model.arch.num_attention_heads ({heads})")
+    kv = arch.get("num_key_value_heads")
+    if kv is not None and heads is not None:
+        _check(heads % kv == 0, "model.arch.num_key_value_heads",
+               f"({kv}) must divide model.arch.num_attention_heads ({heads})")
+
+
+def _check_greedy(dec) -> None:
+    """Greedy decoding (do_sample=false, or temperature 0) ignores temperature, top_k and top_p:
+    refuse them rather than silently decode greedily."""
+    if dec.do_sample and dec.temperature > 0:
+        return
+    why = "decoding.do_sample=false" if not dec.do_sample else "decoding.temperature=0"
+    ignored = [(key, dec[key]) for key, off in (("top_k", 0), ("top_p", 1.0)) if dec[key] != off]
+    if not dec.do_sample and dec.temperature not in (0, 1.0):
+        ignored.insert(0, ("temperature", dec.temperature))
+    for key, value in ignored:
+        _check(False, f"decoding.{key}", f"{value} has no effect with greedy decoding ({why}); drop it, "
+               "or sample with decoding=sample (or low_temp, top_k, top_p) to use it")
+
+
+def _check_cache_dir(cfg) -> None:
+    """paths.cache_dir (or $METAEXAMPLES_CACHE) must be a folder, or not exist yet below one."""
+    from metaexamples.paths import cache_dir
+
+    root = cache_dir(cfg.get("paths"))
+    p = root
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    _check(p.is_dir(), "paths.cache_dir", f"{p} is a file, not a folder; point paths.cache_dir "
+           "(or $METAEXAMPLES_CACHE) at a folder")
+
+
+# train keys that do not change the trained model: how often it logs, evaluates and saves, and
+# where (the config stored in a checkpoint, compared on resume, leaves them out).
+TRAIN_CADENCE_KEYS = ("resume", "keep_checkpoints", "log_steps", "eval_steps", "eval_batches", "save_steps",
+                      "num_threads")
+
+
+def _plain(node):
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.is_config(node):
+        return node
+    try:
+        return OmegaConf.to_container(node, resolve=True)
+    except Exception:  # noqa: BLE001 - an interpolation needing Hydra (outside a job): keep it as written
+        return OmegaConf.to_container(node, resolve=False)
+
+
+def result_config(cfg) -> dict:
+    """The part of a job's config that changes a trained model: the task and its own groups
+    (its data keys), the model, the method, train except its cadence keys, and the seed."""
+    from metaexamples.tasks import task_class
+
+    task = task_class(cfg.task.name)
+    out: dict = {}
+    for group in ("task", *task.group_schemas, "model", "method"):
+        if group in cfg:
+            out[group] = _plain(cfg[group])
+    if isinstance(out.get("task"), dict):
+        out["task"].pop("run_tag", None)  # a folder name
+    out["train"] = train_result_config(cfg.train)
+    out["seed"] = _plain(cfg.seed)
+    return out
+
+
+def train_result_config(t) -> dict:
+    train = _plain(t)
+    return {k: v for k, v in dict(train).items() if k not in TRAIN_CADENCE_KEYS}

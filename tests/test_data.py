@@ -150,24 +150,7 @@ def test_seed_changes_the_data(compose_cfg, tokenizer, tmp_path):
     assert data_folder(cfg0, tokenizer, tmp_path) != data_folder(cfg1, tokenizer, tmp_path)
 
 
-@pytest.mark.parametrize("override,key", [
-    ("grammar.name=nope", "grammar.name"),
-    ("grammar.min_len=9", "grammar.min_len"),  # with grammar.max_len=6, below
-    ("data.synthetic_mix_ratio=1.5", "data.synthetic_mix_ratio"),
-    ("data.n_test=0", "data.n_test"),
-    ("data.n_train_items=-1", "data.n_train_items"),
-    ("data.num_symbols=500", "data.num_symbols"),
-    ("+condition.meta_kinds.gossip=1.0", "condition.meta_kinds.gossip"),
-    ("grammar.rule=''", "grammar.rule"),
-])
-def test_bad_input_is_one_line_error_and_writes_nothing(compose_cfg, tokenizer, tmp_path, override, key):
-    extra = ["grammar.max_len=6"] if key == "grammar.min_len" else []
-    cfg = compose_cfg([*SMALL, override, *extra], cache_dir=tmp_path)
-    with pytest.raises(ConfigError, match=key) as err:
-        run_data_stage(cfg, tokenizer, tmp_path)
-    assert "\n" not in str(err.value)
-    leftovers = list((tmp_path / "data").iterdir()) if (tmp_path / "data").exists() else []
-    assert leftovers == []
+# Bad input (one line, nothing written): tests/test_bad_input.py.
 
 
 def test_text_files_corpus(compose_cfg, tokenizer, tmp_path):
@@ -196,3 +179,69 @@ def test_extreme_mix_ratios(compose_cfg, tokenizer, tmp_path, ratio):
     m = load_bundle(build(compose_cfg, tokenizer, tmp_path, f"data.synthetic_mix_ratio={ratio}")).manifest
     stream = m["tokens"]["train_stream"]
     assert stream["synthetic_share"] == ratio
+
+
+# --- the cache trusts nothing it did not check ----------------------------------------------
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _garble(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte, same size: only the hash sees it
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("file,damage", [("train_blocks.npy", _truncate), ("test_valid.jsonl", _garble),
+                                         ("manifest.json", _truncate), ("eval.jsonl", lambda p: p.unlink())])
+def test_a_damaged_data_folder_is_refused_on_load_and_rebuilt_by_the_data_stage(
+        compose_cfg, tokenizer, tmp_path, file, damage):
+    folder = build(compose_cfg, tokenizer, tmp_path)
+    before = {p.name: file_sha256(p) for p in folder.iterdir()}
+    assert load_bundle(folder).manifest["sizes"]["train_blocks.npy"] == (folder / "train_blocks.npy").stat().st_size
+    damage(folder / file)
+    with pytest.raises(ConfigError, match=rf"{file}: .*stages=\[data") as err:
+        load_bundle(folder)
+    assert "\n" not in str(err.value)
+    assert build(compose_cfg, tokenizer, tmp_path) == folder  # the data stage rebuilds it...
+    assert {p.name: file_sha256(p) for p in folder.iterdir()} == before  # ...byte for byte
+    load_bundle(folder)
+    assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name]  # nothing left aside
+
+
+def test_a_damaged_converted_tokenizer_is_converted_again(tokenizer, tmp_path):
+    """The GGUF tokenizer's converted cache (tokenizer.json garbled in place): checked against its
+    manifest, converted again, the same vocabulary."""
+    from omegaconf import OmegaConf
+
+    from metaexamples.models import load_tokenizer
+
+    spec = OmegaConf.create({"source": "scratch", "tokenizer": "smollm2", "path": None})
+    folder = tmp_path / "tokenizers" / "SmolLM2-135M-Instruct.Q4_1"
+    tokenizer.save_pretrained(folder)  # as the first conversion leaves it, without converting here
+    assert load_tokenizer(spec, tmp_path).get_vocab() == tokenizer.get_vocab()  # an older folder: gains a manifest
+    assert (folder / "manifest.json").exists()
+    path = folder / "tokenizer.json"
+    path.write_text(path.read_text().replace('"<|im_start|>"', '"<|im_stArt|>"', 1))
+    again = load_tokenizer(spec, tmp_path)
+    assert again.get_vocab() == tokenizer.get_vocab()
+    assert '"<|im_start|>"' in path.read_text()
+
+
+def test_written_files_and_folders_follow_the_umask(tmp_path):
+    from metaexamples.io import atomic_dir, honour_umask, write_json
+
+    old = os.umask(0o022)
+    try:
+        for umask, file_mode, dir_mode in ((0o022, 0o644, 0o755), (0o077, 0o600, 0o700), (0o002, 0o664, 0o775)):
+            os.umask(umask)
+            write_json(tmp_path / f"r{umask}.json", {"a": 1})
+            with atomic_dir(tmp_path / f"d{umask}") as tmp:
+                (tmp / "x.npy").write_bytes(b"1")
+                os.chmod(tmp / "x.npy", 0o600)  # as a library may write it (HF's model.safetensors)
+                honour_umask(tmp)
+            assert (tmp_path / f"r{umask}.json").stat().st_mode & 0o777 == file_mode
+            assert (tmp_path / f"d{umask}").stat().st_mode & 0o777 == dir_mode
+            assert (tmp_path / f"d{umask}" / "x.npy").stat().st_mode & 0o777 == file_mode
+    finally:
+        os.umask(old)

@@ -134,6 +134,12 @@ def test_ppl_metrics_equal_sklearn_on_the_saved_scores(data, model, tokenizer, t
     scores = [r["score"] for r in test]
     assert ppl["auroc"] == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
     assert ppl["aupr"] == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+    # AUROC on each kind of negative alone: all valid strings vs the random / the edited ones.
+    for key, keep in (("auroc_random", lambda r: r["how"] == "random"), ("auroc_hard", lambda r: r["how"] != "random")):
+        subset = [r for r in test if r["valid"] or keep(r)]
+        assert 0 < sum(not r["valid"] for r in subset) < sum(not r["valid"] for r in test)
+        assert ppl[key] == pytest.approx(roc_auc_score([int(r["valid"]) for r in subset],
+                                                       [r["score"] for r in subset]), abs=1e-12), key
 
     # The threshold comes from the eval split (the saved eval rows, and a fresh scoring of it).
     held_labels = [int(r["valid"]) for r in held]

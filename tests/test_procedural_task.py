@@ -118,26 +118,38 @@ def test_warm_start_trains_on_reference_answers(tmp_path, cache):
     ("task.ood_difficulty=[2,4]", "task.ood_difficulty"),
     ("task.pass_k=[1,50]", "task.pass_k"),
     ("task.answer=essay", "task.answer"),
+    ("task.sandbox=docker", "task.sandbox"),
+    ("task.eval_splits=[test,train2]", "task.eval_splits"),
     ("stages=[data,eval_gen]", "stages"),
 ])
-def test_bad_input_is_one_line_exit_2(tmp_path, override, key):
+def test_bad_values_fail_validation_naming_the_key(compose_cfg, override, key):
+    from metaexamples.config import validate
+    from metaexamples.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        validate(compose_cfg(["task=procedural", override]))
+    assert str(info.value).startswith(key) and "\n" not in str(info.value)
+
+
+def test_bad_input_on_the_cli_is_one_line_exit_2_and_writes_nothing(tmp_path):
     cache = tmp_path / "cache"
-    proc = run_cli(["task=procedural", "logger=none", override, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path, cache)
+    proc = run_cli(["task=procedural", "logger=none", "task.difficulty=[0,3]", f"hydra.run.dir={tmp_path / 'run'}"],
+                   tmp_path, cache)
     assert proc.returncode == 2, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and errors[0].startswith(f"error: {key}"), proc.stderr[-2000:]
+    assert len(errors) == 1 and errors[0].startswith("error: task.difficulty"), proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and not (cache / "data").exists()
 
 
-def test_split_too_large_for_the_difficulty_is_one_line(tmp_path):
-    cache = tmp_path / "cache"
-    proc = run_cli(["task=procedural", "logger=none", "task.kind=brackets", "task.difficulty=[1,1]",
-                    "task.ood_difficulty=[2,2]", "task.n_test=500", f"hydra.run.dir={tmp_path / 'run'}"],
-                   tmp_path, cache)
-    assert proc.returncode == 2
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and errors[0].startswith("error: task.n_"), proc.stderr[-2000:]
-    assert not (cache / "data").exists() or not list((cache / "data").iterdir())  # nothing half written
+def test_split_too_large_for_the_difficulty_is_one_line_and_leaves_nothing(compose_cfg, tokenizer, tmp_path):
+    from metaexamples.errors import ConfigError
+
+    cfg = compose_cfg(["task=procedural", "task.kind=brackets", "task.difficulty=[1,1]", "task.ood_difficulty=[2,2]",
+                       "task.n_test=500"], cache_dir=tmp_path)
+    with pytest.raises(ConfigError) as info:
+        make_task(cfg, tokenizer, tmp_path).prepare_data()
+    assert str(info.value).startswith("task.n_test") and "90" in str(info.value)
+    assert not (tmp_path / "data").exists() or not list((tmp_path / "data").iterdir())  # nothing half written
 
 
 @pytest.mark.slow
@@ -151,3 +163,31 @@ def test_sweep_kind_by_answer_gives_one_report_table(tmp_path, cache):
     [table] = [t for t in report["tables"] if t[0] == "Procedural Problems"]
     assert {(r[1], r[2]) for r in table[2]} == {(k, a) for k in ("arithmetic", "rpn") for a in ("direct", "program")}
     assert "## Procedural Problems" in (sweep / "report.md").read_text()
+
+
+def test_program_verifier_runs_reference_programs_and_contains_hostile_ones(compose_cfg, tokenizer, cache):
+    """task.answer=program: every reference program (fenced, as warm start writes it) is
+    correct in the sandbox; a wrong one, a crash, a loop and text without code get their verdicts."""
+    from metaexamples.tasks.procedural.answers import target_text
+    from metaexamples.tasks.procedural.verifier import verify_texts
+
+    cfg = compose_cfg(["task=procedural", "experiment=smoke", "model=tiny", "task.answer=program",
+                       "task.timeout_s=1"], cache_dir=cache)
+    t = make_task(cfg, tokenizer, cache)
+    t.prepare_data()
+    rows = t.rows("test") + t.rows("ood")
+    verdicts = verify_texts(cfg.task, rows, [target_text(r, "program") for r in rows])
+    assert [v.kind for v in verdicts] == ["correct"] * len(rows)
+    row = rows[0]
+    hostile = {
+        "wrong_answer": "```python\ndef solve(x):\n    return 10**6 + 7\n```",
+        "runtime_error": "def solve(x):\n    return 1 // 0\n",
+        "timeout": "def solve(x):\n    while True:\n        pass\n",
+        "syntax_error": "```python\ndef solve(x):\n    return (\n```",
+        "no_code": "I would compute it by hand.",
+    }
+    if row["kind"] == "brackets":
+        hostile["wrong_answer"] = "def solve(s):\n    return " + ("False" if row["answer"] == "True" else "True") + "\n"
+    got = verify_texts(cfg.task, [row] * len(hostile), list(hostile.values()))
+    assert [v.kind for v in got] == list(hostile)
+    assert [v.reward for v in got] == [0.0] * len(hostile)

@@ -57,10 +57,12 @@ def test_a_few_steps_lower_the_loss(trained):
 
 
 def test_checkpoints_are_plain_hugging_face_and_keep_the_logits(trained):
-    """The final model and checkpoint-12 load with AutoModelForCausalLM and agree with the
-    weights accelerate saved for resuming; the tokenizer loads with AutoTokenizer."""
-    from safetensors.torch import load_file
+    """The final model and checkpoint-12 load with AutoModelForCausalLM; the weights are stored
+    once (the HF files, which resuming reads: no second copy in state/), with checkpoint.json
+    (config and file sizes); the tokenizer loads with AutoTokenizer."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from metaexamples.training.checkpoint import load_hf_weights
 
     _, bundle, run_dir, _ = trained
     ckpts = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
@@ -71,11 +73,15 @@ def test_checkpoints_are_plain_hugging_face_and_keep_the_logits(trained):
     tok = AutoTokenizer.from_pretrained(run_dir / "model")
     assert tok.decode(bundle.symbol_ids[:1]) == bundle.symbols["tokens"][0]
 
-    # The resume state holds the exact training weights (keys of the loss wrapper: "model.").
-    state = load_file(run_dir / "checkpoints" / "checkpoint-000012" / "state" / "model.safetensors")
-    reference = AutoModelForCausalLM.from_pretrained(run_dir / "model")
-    reference.load_state_dict({k.removeprefix("model."): v for k, v in state.items()}, strict=False)
-    reference.tie_weights()
+    ckpt = run_dir / "checkpoints" / "checkpoint-000012"
+    assert not list((ckpt / "state").glob("model*")) and (ckpt / "state" / "optimizer.bin").exists()
+    meta = json.loads((ckpt / "checkpoint.json").read_text())
+    assert meta["step"] == 12 and meta["files"]["model.safetensors"] == (ckpt / "model.safetensors").stat().st_size
+    assert meta["config"]["grammar"]["name"] == "g1" and meta["config"]["train"]["max_steps"] == 12
+    assert "save_steps" not in meta["config"]["train"]  # cadence keys do not change the model
+    # What resuming loads (the HF files into the training model, tied output layer included).
+    reference = AutoModelForCausalLM.from_pretrained(run_dir / "checkpoints" / "checkpoint-000006")
+    load_hf_weights(reference, ckpt)
     ids = torch.tensor([bundle.open_ids + bundle.symbol_ids + bundle.close_ids])
     with torch.no_grad():
         logits = final(input_ids=ids).logits

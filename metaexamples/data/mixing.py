@@ -135,3 +135,19 @@ def pack_examples(examples: list[tuple[list[int], list[int]]], block_size: int, 
     flush()
     empty = np.zeros((0, block_size), dtype=np.int32)
     return (np.stack(blocks), np.stack(labels)) if blocks else (empty, empty.copy())
+
+
+def completion_examples(pairs: list[tuple[list[int], list[int]]], block_size: int, tokenizer,
+                        key: str = "task.block_size"):
+    """(prompt ids, completion ids) pairs -> SFTData: prompt + completion (+ EOS when the
+    completion does not end with it) packed into blocks, only the completion scored."""
+    from metaexamples.tasks import SFTData
+
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    examples = []
+    for prompt, completion in pairs:
+        completion = list(completion) if completion and completion[-1] == eos else list(completion) + [eos]
+        examples.append((list(prompt) + completion, [-100] * len(prompt) + completion))
+    blocks, labels = pack_examples(examples, block_size, pad, key)
+    return SFTData(blocks=blocks, labels=labels)

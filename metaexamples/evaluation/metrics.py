@@ -85,3 +85,21 @@ def mean_pass_at_k(counts: Sequence[tuple[int, int]], ks: Sequence[int]) -> dict
         ok = counts and all(n >= k for n, _ in counts)
         out[f"pass@{k}"] = float(np.mean([pass_at_k(n, c, k) for n, c in counts])) if ok else None
     return out
+
+
+def verified_metrics(rows: Sequence[dict], ks: Sequence[int]) -> dict:
+    """Verified samples (dicts with "id" of the problem, "reward" in [0, 1], "verdict") ->
+    problems, samples, accuracy (mean reward), pass@k for each k no larger than every problem's
+    sample count (a sample passes with reward 1), verdicts (samples per verdict kind)."""
+    per_problem: dict[str, list[float]] = {}
+    for r in rows:
+        per_problem.setdefault(r["id"], []).append(float(r["reward"]))
+    counts = [(len(v), sum(x >= 1.0 for x in v)) for v in per_problem.values()]
+    smallest = min((n for n, _ in counts), default=0)
+    verdicts: dict[str, int] = {}
+    for r in rows:
+        verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
+    return {"problems": len(per_problem), "samples": len(rows),
+            "accuracy": float(np.mean([r["reward"] for r in rows])) if rows else 0.0,
+            **mean_pass_at_k(counts, [k for k in ks if k <= smallest]),
+            "verdicts": dict(sorted(verdicts.items()))}

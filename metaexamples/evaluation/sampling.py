@@ -47,11 +47,33 @@ def _left_pad(rows: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tens
     return ids, mask
 
 
+def _prefill_shared(model, rows: list[list[int]], pad: int, device):
+    """Prompts repeated in a batch (k samples per problem) go through the model once: the
+    distinct prompts are prefilled (all but their last token) and the KV cache is copied to
+    every row that repeats them. Returns (input_ids, attention_mask, cache) for generate,
+    which then only runs each row's last prompt token and the new ones."""
+    distinct: dict[tuple[int, ...], int] = {}
+    index = [distinct.setdefault(tuple(r), len(distinct)) for r in rows]
+    ids, mask = _left_pad([list(p) for p in distinct], pad)
+    ids, mask = ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)  # as generate numbers left-padded rows
+    with torch.inference_mode():
+        out = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True)
+    cache = out.past_key_values
+    select = torch.tensor(index, device=device)
+    cache.reorder_cache(select)
+    return ids[select], mask[select], cache
+
+
 def sample_completions(model, prompts: Sequence[Sequence[int]], dec, *, max_new_tokens: int, pad_id: int,
                        eos_id: int | None, batch_size: int, seed: int, stop_ids: Sequence[int] | None = None,
-                       constraint: Callable[[], object] | None = None) -> list[Completion]:
+                       constraint: Callable[[], object] | None = None,
+                       share_prompts: bool = False) -> list[Completion]:
     """One completion per prompt, in prompt order. `constraint` builds a fresh constraint
-    processor (or None) per batch. Seeded: the same prompts and seed give the same samples."""
+    processor (or None) per batch. Seeded: the same prompts and seed give the same samples.
+    share_prompts: a prompt repeated within a batch is prefilled once (`_prefill_shared`); the
+    same distribution, but not bit-identical samples to the unshared path (other matmul
+    shapes round differently), so the grammar task's eval_gen keeps it off."""
     device = next(model.parameters()).device
     stop = list(stop_ids or [])
     torch.manual_seed(seed)
@@ -59,10 +81,13 @@ def sample_completions(model, prompts: Sequence[Sequence[int]], dec, *, max_new_
     out: list[Completion] = []
     for start in range(0, len(prompts), batch_size):
         rows = [list(p) for p in prompts[start:start + batch_size]]
-        ids, mask = _left_pad(rows, pad_id)
         kwargs, recorder = generate_kwargs(dec, max_new_tokens=max_new_tokens, pad_token_id=pad_id,
                                            eos_token_id=eos_id, stop_ids=stop,
                                            constraint=constraint() if constraint else None)
+        if share_prompts and len(set(map(tuple, rows))) < len(rows):
+            ids, mask, kwargs["past_key_values"] = _prefill_shared(model, rows, pad_id, device)
+        else:
+            ids, mask = _left_pad(rows, pad_id)
         with torch.inference_mode():
             seqs = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
         logps = recorder.finish(seqs).tolist()

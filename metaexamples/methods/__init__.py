@@ -8,12 +8,11 @@ supervised data; the verifier-driven methods need `task.has_verifier`).
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from pathlib import Path
 from typing import ClassVar
 
 from metaexamples.errors import ConfigError
+from metaexamples.registry import Registry
 
 
 class Method:
@@ -21,10 +20,15 @@ class Method:
     needs_verifier: ClassVar[bool] = False
     config_schema: ClassVar[type | None] = None  # dataclass of the method's keys (method.*); None = name only
 
+    @classmethod
+    def check_config(cls, cfg, task_cls) -> None:
+        """Before any stage runs: refuse, with one line naming the key, a setting out of range
+        or a task (class) this method cannot use."""
+        if cls.needs_verifier and not task_cls.has_verifier:
+            raise ConfigError(f"method.name: {cls.name} needs a verifier and task={task_cls.name} has none")
+
     def check(self, cfg, task) -> None:
-        """Refuse, with one line naming the key, a task or setting this method cannot use."""
-        if self.needs_verifier and not task.has_verifier:
-            raise ConfigError(f"method={self.name}: task={task.name} has no verifier to train on")
+        """At train time, with the task's data loaded: what needs the data to decide."""
 
     def train(self, cfg, task, run_dir: Path, tracker) -> dict:
         raise NotImplementedError
@@ -40,29 +44,15 @@ class Method:
         return []
 
 
-_REGISTRY: dict[str, type[Method]] = {}
-
-
-def _discover() -> None:
-    if _REGISTRY:
-        return
-    for mod in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{mod.name}")
-    for cls in Method.__subclasses__():
-        if cls.name:
-            _REGISTRY[cls.name] = cls
+REGISTRY = Registry(Method, __name__, "method.name", "method")
 
 
 def available() -> list[str]:
-    _discover()
-    return sorted(_REGISTRY)
+    return REGISTRY.available()
 
 
 def method_class(name: str) -> type[Method]:
-    _discover()
-    if name not in _REGISTRY:
-        raise ConfigError(f"method.name: unknown method {name!r}; available: {', '.join(available())}")
-    return _REGISTRY[name]
+    return REGISTRY.get(name)
 
 
 def make_method(name: str) -> Method:

@@ -29,8 +29,15 @@ def rollouts(model, tokenizer, task, problems: list[Problem], k: int, dec, *, se
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     completions = sample_completions(model, [p.prompt_ids for p in repeated], dec, max_new_tokens=spec.max_new_tokens,
                                      pad_id=pad, eos_id=eos, batch_size=batch_size, seed=seed,
-                                     stop_ids=spec.stop_ids, constraint=spec.constraint)
+                                     stop_ids=spec.stop_ids, constraint=spec.constraint, share_prompts=True)
     verdicts = task.verify_many(repeated, [c.tokens for c in completions])
     return [Rollout(problem=p, sample=i % k, tokens=c.tokens, text=tokenizer.decode(c.tokens, skip_special_tokens=True),
                     logprob=c.logprob, verdict=v)
             for i, (p, c, v) in enumerate(zip(repeated, completions, verdicts))]
+
+
+
+def rollout_rows(done: list[Rollout]) -> list[dict]:
+    """Rollouts as JSON rows (problem id, sample, text, verdict, reward, extracted, logprob)."""
+    return [{"id": r.problem.id, "sample": r.sample, "text": r.text, "verdict": r.verdict.kind,
+             "reward": r.verdict.reward, "extracted": r.verdict.extracted, "logprob": r.logprob} for r in done]

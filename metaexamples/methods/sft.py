@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from metaexamples.launch import process_state
 from metaexamples.methods import Method
-from metaexamples.training import BlockBatches, apply_lora, train_loop
-from metaexamples.training.loss import CausalLMLoss
+from metaexamples.training import apply_lora, train_loop
 
 
-def load_trainable(cfg, task):
+def load_trainable(cfg, task, lora: bool = True):
     """(model, tokenizer) to fine-tune: the configured model, checked against the task's
-    data, with LoRA adapters if asked. Seeded first: LoRA's initialisation draws from torch's RNG."""
+    data, with LoRA adapters if asked (train.lora.enabled and `lora`). Seeded first: LoRA's
+    initialisation draws from torch's RNG."""
     from accelerate.utils import set_seed
 
     from metaexamples.models import load_model, load_tokenizer
@@ -23,7 +22,7 @@ def load_trainable(cfg, task):
     tokenizer = load_tokenizer(cfg.model, task.cache)
     model = load_model(cfg.model, tokenizer, task.cache, seed=int(cfg.seed))
     task.check_model(model, tokenizer)
-    if cfg.train.lora.enabled:
+    if lora and cfg.train.lora.enabled:
         model = apply_lora(model, cfg.train.lora)
     return model, tokenizer
 
@@ -34,8 +33,6 @@ class SFT(Method):
     def train(self, cfg, task, run_dir: Path, tracker) -> dict:
         t = cfg.train
         model, tokenizer = load_trainable(cfg, task)
-        data = task.sft_data()
-        batches = BlockBatches(data.blocks, int(t.batch_size), int(t.grad_accum), process_state().num_processes,
-                               int(cfg.seed), labels=data.labels)
-        return train_loop(t, model, tokenizer, batches, CausalLMLoss, run_dir, tracker,
+        batches, objective = task.sft_setup(model, tokenizer, cfg)  # default: BlockBatches, CausalLMLoss
+        return train_loop(t, model, tokenizer, batches, objective, run_dir, tracker,
                           monitor=task.monitor(int(t.batch_size), int(t.eval_batches)))

@@ -87,7 +87,13 @@ class Task:
     group_schemas: ClassVar[dict[str, type]] = {}  # schemas of the task's own config groups
     eval_stages: ClassVar[dict[str, str]] = {}  # stage -> results.json section (also the W&B prefix)
     report_tables: ClassVar[list[ReportTable]] = []
+    # the key figures printed when a run ends: (label, dotted results.json key); empty = the
+    # first figures of each report table
+    summary_keys: ClassVar[list[tuple[str, str]]] = []
     constraints: ClassVar[tuple[str, ...]] = ("none",)  # decoding.constraint values it understands
+    # kinds of model it trains and evaluates (models.loading.model_kind: "causal_lm" = Hugging Face
+    # causal LMs, "numeric" = task=numeric's own models); config.validate refuses any other
+    model_kinds: ClassVar[tuple[str, ...]] = ("causal_lm",)
 
     def __init__(self, cfg, tokenizer=None, cache: Path | None = None) -> None:
         self.cfg, self.tokenizer = cfg, tokenizer
@@ -136,6 +142,16 @@ class Task:
     def problems(self, split: str, limit: int | None = None) -> list[Problem]:
         raise ConfigError(f"task={self.name}: has no problems to sample from")
 
+    def reference_completion(self, problem: Problem) -> list[int] | None:
+        """A correct completion's token ids (the reference answer or program), where the task
+        has one (procedural problems); None where it has none (grammar generation)."""
+        return None
+
+    def sample_metrics(self, rows: list[dict]) -> dict:
+        """Task-specific figures over verified samples (rows with "verdict", "extracted"),
+        beside accuracy and pass@k; e.g. novelty for grammars."""
+        return {}
+
     def sampling(self, dec) -> SamplingSpec:
         """Stop sequence, constraint and budget for sampling completions under decoding `dec`."""
         raise ConfigError(f"task={self.name}: has no problems to sample from")
@@ -150,6 +166,22 @@ class Task:
     # -- training -------------------------------------------------------------------------
     def sft_data(self) -> SFTData:
         raise ConfigError(f"task={self.name}: has no supervised training data")
+
+    def sft_setup(self, model, tokenizer, cfg):
+        """What method=sft trains `model` on: (batches, objective factory). `batches.get(step,
+        micro, rank)` is one micro-batch (a tensor, or a tuple of tensors), a function of its
+        arguments so a resumed run continues exactly; `batches.blocks.shape[1]` is its width in
+        tokens; `objective(model)` is an nn.Module whose forward(*batch) is the loss. Default:
+        BlockBatches of `sft_data()` under the next-token loss; a task with its own models
+        (task=numeric) supplies its own."""
+        from metaexamples.launch import process_state
+        from metaexamples.training import BlockBatches
+        from metaexamples.training.loss import CausalLMLoss
+
+        t, data = cfg.train, self.sft_data()
+        batches = BlockBatches(data.blocks, int(t.batch_size), int(t.grad_accum), process_state().num_processes,
+                               int(cfg.seed), labels=data.labels)
+        return batches, CausalLMLoss
 
     def check_model(self, model, tokenizer) -> None:
         """Refuse a model whose tokenizer does not match the task's data."""

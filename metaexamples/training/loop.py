@@ -16,6 +16,7 @@ Writes run_dir/train/metrics.jsonl, run_dir/checkpoints/checkpoint-<step>/, run_
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -24,8 +25,9 @@ import torch
 
 from metaexamples.errors import ConfigError
 from metaexamples.io import append_jsonl, read_jsonl, write_jsonl
-from metaexamples.training.checkpoint import (checkpoint_step, export_final, latest_checkpoint,
-                                              save_checkpoint)
+from metaexamples.training.checkpoint import (check_resumable, checkpoint_step, export_final, latest_checkpoint,
+                                              load_state, remove_checkpoints, save_checkpoint,
+                                              share_weights_with_hf_folder)
 from metaexamples.training.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -37,12 +39,14 @@ class Progress:
     def __init__(self) -> None:
         self.step = 0
         self.tokens = 0
+        self.seconds = 0.0  # training time (no evaluation or saving) over the whole run
 
     def state_dict(self) -> dict:
-        return {"step": self.step, "tokens": self.tokens}
+        return {"step": self.step, "tokens": self.tokens, "seconds": self.seconds}
 
     def load_state_dict(self, state: dict) -> None:
         self.step, self.tokens = int(state["step"]), int(state["tokens"])
+        self.seconds = float(state.get("seconds", 0.0))
 
 
 class BlockBatches:
@@ -113,10 +117,30 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
 
 
-def _keep_metrics_up_to(path: Path, step: int) -> None:
-    """On resume, drop logged rows past the checkpoint: the resumed run logs them again."""
-    if path.exists():
-        write_jsonl(path, [r for r in read_jsonl(path) if r.get("step", 0) <= step])
+def _keep_metrics_up_to(path: Path, step: int) -> list[dict]:
+    """On resume, drop logged rows past the checkpoint (the resumed run logs them again);
+    return the rows kept."""
+    if not path.exists():
+        return []
+    rows = [r for r in read_jsonl(path) if r.get("step", 0) <= step]
+    write_jsonl(path, rows)
+    return rows
+
+
+def run_fingerprint(t, world: int) -> dict:
+    """What decides the trained model (stored in each checkpoint, compared on resume): the
+    job's result config (config.result_config) when `t` is the train node of a job's config,
+    with `t` itself (the train settings this loop runs with) and the number of processes."""
+    from metaexamples.config import result_config, train_result_config
+
+    root = t._get_root() if hasattr(t, "_get_root") else None  # noqa: SLF001 - the job config holding t
+    job = result_config(root) if root is not None and root is not t and "task" in root and "seed" in root else {}
+    return {**job, "train": train_result_config(t), "world_size": world}
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def train_loop(t, model, tokenizer, batches: BlockBatches, objective, run_dir: Path, tracker,
@@ -136,21 +160,36 @@ def train_loop(t, model, tokenizer, batches: BlockBatches, objective, run_dir: P
     scheduler = build_scheduler(optimizer, int(t.warmup_steps), int(t.max_steps), float(t.min_lr_ratio))
     progress = Progress()
     accelerator.register_for_checkpointing(scheduler, progress)
+    share_weights_with_hf_folder(accelerator)
 
     run_dir = Path(run_dir)
     ckpt_root, metrics_path = run_dir / "checkpoints", run_dir / "train" / "metrics.jsonl"
+    world = accelerator.num_processes
+    fingerprint = run_fingerprint(t, world)
     resumed_from = None
+    last_row: dict = {}
+    eval_row: dict = {}
     last = latest_checkpoint(ckpt_root) if t.resume else None
     if last is not None:
-        accelerator.load_state(str(last / "state"))
+        check_resumable(last, fingerprint)
+        load_state(accelerator, last)
         resumed_from = checkpoint_step(last)
-        if main:
-            _keep_metrics_up_to(metrics_path, progress.step)
-        log.info("train: resumed from %s (step %d)", last, progress.step)
-    elif main and metrics_path.exists():
-        metrics_path.unlink()  # a fresh start in a folder that had no checkpoint
-
-    world = accelerator.num_processes
+        if main:  # the numbers logged up to the checkpoint stand until new ones replace them
+            for row in _keep_metrics_up_to(metrics_path, progress.step):
+                if "train/loss" in row:
+                    last_row = row
+                if "eval/loss" in row:
+                    eval_row = row
+        if progress.step >= int(t.max_steps):
+            log.info("train: already finished at step %d (%s): nothing to train; keeping its numbers",
+                     progress.step, last)
+        else:
+            log.info("train: resumed from %s (step %d)", last, progress.step)
+    elif main:
+        if not t.resume and (n_old := remove_checkpoints(ckpt_root)):
+            log.info("train: train.resume=false: starting over (removed %d old checkpoint(s) in %s)", n_old, ckpt_root)
+        if metrics_path.exists():
+            metrics_path.unlink()  # a fresh start
     tokens_per_step = int(t.batch_size) * int(t.grad_accum) * world * batches.blocks.shape[1]
     max_steps = int(t.max_steps)
 
@@ -159,11 +198,11 @@ def train_loop(t, model, tokenizer, batches: BlockBatches, objective, run_dir: P
             append_jsonl(metrics_path, row)
             tracker.log({k: v for k, v in row.items() if k != "step"}, step=row["step"])
 
-    bar = tqdm(total=max_steps, initial=progress.step, disable=not main, desc="train", unit="step",
+    # A progress bar on a terminal; in a file (a cluster job's log) one line per log window.
+    lines = main and not sys.stderr.isatty()
+    bar = tqdm(total=max_steps, initial=progress.step, disable=not main or lines, desc="train", unit="step",
                dynamic_ncols=True)
-    last_row: dict = {}
-    eval_row: dict = {}
-    train_seconds, start_tokens = 0.0, progress.tokens  # this process's share, for tokens/s
+    session_start, start_step = time.perf_counter(), progress.step
     window_loss, window_steps, window_start = torch.zeros((), device=accelerator.device), 0, time.perf_counter()
     try:
         while progress.step < max_steps:
@@ -192,12 +231,17 @@ def train_loop(t, model, tokenizer, batches: BlockBatches, objective, run_dir: P
             if log_now:
                 mean_loss = float(accelerator.reduce(window_loss, reduction="mean")) / window_steps
                 seconds = time.perf_counter() - window_start
-                train_seconds += seconds
+                progress.seconds += seconds
                 last_row = {"step": progress.step, "train/loss": mean_loss, "train/lr": lr,
                             "train/tokens_per_s": window_steps * tokens_per_step / seconds,
                             "train/tokens": progress.tokens}
                 record(last_row)
                 bar.set_postfix(loss=f"{mean_loss:.3f}", lr=f"{lr:.2e}")
+                if lines:
+                    elapsed = time.perf_counter() - session_start
+                    left = elapsed / (progress.step - start_step) * (max_steps - progress.step)
+                    log.info("train: step %d/%d, loss %.4f, lr %.2e, %.0f tokens/s, %s left", progress.step,
+                             max_steps, mean_loss, lr, last_row["train/tokens_per_s"], _duration(left))
                 window_loss.zero_()
                 window_steps = 0
             if monitor is not None and (progress.step % int(t.eval_steps) == 0 or done):
@@ -205,7 +249,8 @@ def train_loop(t, model, tokenizer, batches: BlockBatches, objective, run_dir: P
                 record(eval_row)
                 log.info("step %d: %s", progress.step, ", ".join(f"{k} {v:.4g}" for k, v in eval_row.items() if k != "step"))
             if (t.save_steps and progress.step % int(t.save_steps) == 0) or done:
-                save_checkpoint(accelerator, model, tokenizer, ckpt_root, progress.step, int(t.keep_checkpoints))
+                save_checkpoint(accelerator, model, tokenizer, ckpt_root, progress.step, int(t.keep_checkpoints),
+                                fingerprint)
             if log_now:
                 window_start = time.perf_counter()  # evaluation and saving are not training time
     except Exception as exc:  # noqa: BLE001 - re-raised; an OOM becomes a one-line error
@@ -224,7 +269,7 @@ def train_loop(t, model, tokenizer, batches: BlockBatches, objective, run_dir: P
         "tokens": progress.tokens,
         "final_loss": last_row.get("train/loss"),
         "tokens_per_s": last_row.get("train/tokens_per_s"),
-        "mean_tokens_per_s": (progress.tokens - start_tokens) / train_seconds if train_seconds > 0 else None,
+        "mean_tokens_per_s": progress.tokens / progress.seconds if progress.seconds > 0 else None,
         "eval_loss": eval_row.get("eval/loss"),
         "eval_ppl": eval_row.get("eval/ppl"),
         "eval_valid_ppl": eval_row.get("eval/valid_ppl"),

@@ -23,6 +23,9 @@ PPL_COLUMNS = [  # (header, results key); the reference report's columns first
     ("Condition", "condition"), ("Model", "model"), ("Seed", "seed"),
     ("Valid NLL/sym", "ppl.valid_nll_per_symbol"), ("Invalid NLL/sym", "ppl.invalid_nll_per_symbol"),
     ("AUROC/sym", "ppl.auroc_per_symbol"),
+    # AUROC vs hard (minimally edited) negatives and vs random negatives alone: a reference
+    # scored on random strings compares with the second.
+    ("AUROC hard", "ppl.auroc_hard"), ("AUROC random", "ppl.auroc_random"),
 ]
 GEN_COLUMNS = [
     ("Run", "run"), ("Grammar", "grammar"), ("Samples", "gen.samples"), ("Valid", "gen.valid"),
@@ -32,6 +35,10 @@ GEN_COLUMNS = [
     ("Foreign Token", "gen.failures.foreign_token"), ("Length", "gen.failures.length"),
     ("Rule", "gen.failures.rule"),
 ]
+# The end-of-run summary (cli): key figures, (label, results key).
+SUMMARY_KEYS = [("Valid PPL", "ppl.valid_ppl"), ("Invalid PPL", "ppl.invalid_ppl"), ("AUROC", "ppl.auroc"),
+                ("AUROC hard", "ppl.auroc_hard"), ("AUROC random", "ppl.auroc_random"),
+                ("Validity rate", "gen.validity_rate")]
 CONDITION_ORDER = {"examples": 0, "meta_1pct": 1, "meta_5pct": 2, "meta_10pct": 3}
 META_KINDS = ("judgment", "contrast", "rule")
 
@@ -46,6 +53,7 @@ class GrammarTask(Task):
     eval_stages = {"eval_ppl": "ppl", "eval_gen": "gen"}
     report_tables = [ReportTable("Perplexity and Discrimination", "ppl", PPL_COLUMNS),
                      ReportTable("Generation Validity", "gen", GEN_COLUMNS)]
+    summary_keys = SUMMARY_KEYS
     has_verifier = True
     constraints = ("none", "alphabet", "grammar")  # decoding.constraint (constraints.py)
     group_schemas = {"grammar": GrammarConfig, "condition": ConditionConfig, "data": DataConfig,
@@ -157,6 +165,18 @@ class GrammarTask(Task):
                              close_ids=b.close_ids, n_open=len(b.open_ids))
         return SamplingSpec(stop_ids=b.close_ids, constraint=constraint,
                             max_new_tokens=default_max_new_tokens(dec, int(b.grammar["max_len"]), len(b.close_ids)))
+
+    def sample_metrics(self, rows: list[dict]) -> dict:
+        """validity_rate, failure kinds, novel_valid (valid and not a training string: a loop that
+        only memorises shows here) and unique_valid, as eval_gen defines them."""
+        from metaexamples.tasks.grammar.metrics import FAILURE_KINDS
+
+        valid = [tuple(r["extracted"]) for r in rows if r["verdict"] == "valid"]
+        novel = [s for s in valid if s not in self.bundle.train_strings]
+        return {"validity_rate": len(valid) / len(rows) if rows else 0.0,
+                "failures": {k: sum(r["verdict"] == k for r in rows) for k in FAILURE_KINDS},
+                "novel_valid": len(novel), "novelty_rate": len(novel) / len(valid) if valid else 0.0,
+                "unique_valid": len(set(valid)), "unique_novel_valid": len(set(novel))}
 
     def verify(self, problem: Problem, completion_ids: list[int]) -> Verdict:
         """valid (reward 1) or the first failure kind (reward 0), as eval_gen judges."""

@@ -22,7 +22,7 @@ from metaexamples.tasks.grammar.metaexamples import MetaBuilder, token_budget
 from metaexamples.data.mixing import build_stream, canonical_needed
 from metaexamples.tasks.grammar.splits import held_out_splits, held_strings, sample_excluding
 from metaexamples.errors import ConfigError
-from metaexamples.data.cache import build_once, file_hashes, keyed_folder
+from metaexamples.data.cache import build_once, file_hashes, file_sizes, keyed_folder
 from metaexamples.io import write_json, write_jsonl
 from metaexamples.tasks.grammar.languages import make_language
 from metaexamples.tasks.grammar.symbols import select_symbols
@@ -116,7 +116,7 @@ def _generate(cfg: DictConfig, tokenizer, out: Path, fingerprint: dict) -> None:
     np.save(out / "train_blocks.npy", train_blocks)
     np.save(out / "eval_blocks.npy", eval_blocks)
     counts["train_kinds"] = dict(sorted(Counter(r["kind"] for r in train).items()))
-    files = file_hashes(out)
+    files, sizes = file_hashes(out), file_sizes(out)
     write_json(out / "manifest.json", {
         "format": DATA_FORMAT,
         "config": data_config(cfg),
@@ -128,4 +128,5 @@ def _generate(cfg: DictConfig, tokenizer, out: Path, fingerprint: dict) -> None:
         "eos_id": int(eos_id),
         "tokenizer": fingerprint,
         "files": files,
+        "sizes": sizes,
     })

@@ -20,7 +20,7 @@ A data folder (cache_dir/data/<hash of the data config>/) holds:
                     int32 [n_blocks, block_size]: the packed mixed stream (EOS between
                     documents, no synthetic item split across blocks)
 - manifest.json     counts, token counts, the data config, the tags' text and ids, sha256
-                    of every file
+                    and size of every file (checked on load: data/cache.py)
 """
 
 from __future__ import annotations
@@ -94,8 +94,15 @@ class DataBundle:
 
 
 def load_bundle(folder: str | Path) -> DataBundle:
+    """The data folder's contents, once its files are checked against the manifest (a damaged
+    folder is one line naming the file; the data stage rebuilds it)."""
+    from metaexamples.data.cache import check_folder
+
     folder = Path(folder)
     manifest_path = folder / "manifest.json"
     if not manifest_path.exists():
         raise ConfigError(f"{folder}: no data here (manifest.json missing); run the data stage (stages=[data])")
+    problem = check_folder(folder)
+    if problem is not None:
+        raise ConfigError(f"{problem}; the data stage rebuilds it: add `data` to stages (stages=[data,...])")
     return DataBundle(folder=folder, manifest=read_json(manifest_path), symbols=read_json(folder / "symbols.json"))

@@ -6,6 +6,9 @@ Discrimination table (eval_ppl):
   aupr, best_f1, balanced_acc as in evaluation/metrics.py.
 - Strata: by length bucket (both classes filtered to the bucket), by how the negative was
   made (all valid strings vs that kind of negative) and by edit distance (likewise).
+- auroc_hard / auroc_random: AUROC of all valid strings vs the hard negatives (minimal edits:
+  substitution, insertion, deletion) / vs the random negatives alone; a reference that scores
+  against random strings is comparable with auroc_random, not with the mixed auroc.
 Generation (eval_gen): validity_rate = valid / samples; novelty_rate = novel_valid / valid
 (0 if none); unique_valid = distinct valid strings; calibration buckets are equal-count bins
 of the samples' own log-probability, each with its validity rate.
@@ -75,6 +78,18 @@ def strata(valid: list[dict], invalid: list[dict], threshold: float, threshold_p
     for d in sorted({r["edit_distance"] for r in invalid if r.get("edit_distance") is not None}):
         out["edit_distance"][str(d)] = ppl_block(
             valid, [r for r in invalid if r.get("edit_distance") == d], threshold, threshold_per_symbol)
+    return out
+
+
+def negative_kind_auroc(valid: list[dict], invalid: list[dict]) -> dict:
+    """{"auroc_hard", "auroc_random"}: valid vs the edited (hard) negatives, and vs the random
+    ones (None where there are none)."""
+    out = {}
+    for name, keep in (("auroc_hard", lambda r: r["how"] != "random"), ("auroc_random", lambda r: r["how"] == "random")):
+        negatives = [r for r in invalid if keep(r)]
+        labels = [1] * len(valid) + [0] * len(negatives)
+        scores = [score_of(r) for r in valid + negatives]
+        out[name] = discrimination(labels, scores, 0.0)["auroc"] if valid and negatives else None
     return out
 
 

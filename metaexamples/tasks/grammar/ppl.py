@@ -17,7 +17,7 @@ from metaexamples.evaluation import plots
 from metaexamples.evaluation.metrics import choose_threshold, per_symbol_score_of, score_of
 from metaexamples.evaluation.scoring import score_strings
 from metaexamples.io import write_json, write_jsonl
-from metaexamples.tasks.grammar.metrics import length_buckets, ppl_block, strata
+from metaexamples.tasks.grammar.metrics import length_buckets, negative_kind_auroc, ppl_block, strata
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ def run_eval_ppl(cfg, bundle, model, tokenizer, run_dir: Path, tracker) -> dict:
     buckets = length_buckets(int(grammar["min_len"]), int(grammar["max_len"]))
     ppl = {
         **ppl_block(valid, invalid, threshold, threshold_ps),
+        **negative_kind_auroc(valid, invalid),
         "threshold": threshold,
         "threshold_per_symbol": threshold_ps,
         "strata": strata(valid, invalid, threshold, threshold_ps, buckets),

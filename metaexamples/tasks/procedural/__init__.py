@@ -46,6 +46,8 @@ class ProceduralTask(Task):
     has_verifier = True
     eval_stages = {"eval_verify": "verify"}
     report_tables = [ReportTable("Procedural Problems", "verify", REPORT_COLUMNS)]
+    summary_keys = [("test accuracy", "verify.test.accuracy"), ("test pass@1", "verify.test.pass@1"),
+                    ("test pass@10", "verify.test.pass@10"), ("ood accuracy", "verify.ood.accuracy")]
 
     def __init__(self, cfg, tokenizer=None, cache: Path | None = None) -> None:
         super().__init__(cfg, tokenizer, cache)
@@ -98,6 +100,10 @@ class ProceduralTask(Task):
         for key in ("timeout_s", "memory_mb", "max_output_bytes", "block_size"):
             _check(t[key] > 0, f"task.{key}", f"must be positive, got {t[key]}")
         _check(t.workers >= 0, "task.workers", f"must be >= 0, got {t.workers}")
+        dec = cfg.decoding  # the grammar task's decoding keys would be ignored here without a word
+        _check(dec.get("max_new_tokens") is None, "decoding.max_new_tokens",
+               f"task=procedural does not read it; set task.max_new_tokens={dec.get('max_new_tokens')} instead")
+        _check(dec.seed_symbols == 0, "decoding.seed_symbols", "the grammar task's setting; task=procedural has none")
         if t.sandbox == "bubblewrap":  # asked for explicitly: refuse now, not after training
             from metaexamples.sandbox import Sandbox
 
@@ -139,9 +145,12 @@ class ProceduralTask(Task):
         return self.folder
 
     def load_data(self) -> Path:
+        from metaexamples.data.cache import check_folder
+
         folder = self._folder()
-        if not (folder / "manifest.json").exists():
-            raise ConfigError(f"no data for task=procedural kind={self.cfg.task.kind} in {folder.parent}; "
+        problem = check_folder(folder) if folder.exists() else f"{folder}: missing"
+        if problem is not None:
+            raise ConfigError(f"no intact data for task=procedural kind={self.cfg.task.kind} ({problem}); "
                               "run the data stage first (add `data` to stages)")
         self.folder = folder
         return folder
@@ -189,6 +198,13 @@ class ProceduralTask(Task):
         return [Problem(id=r["id"], prompt_ids=self.prompt_ids(r), answer=r["answer"],
                         meta={"row": r, "kind": r["kind"], "difficulty": r["difficulty"]}) for r in rows]
 
+    def reference_completion(self, problem: Problem) -> list[int]:
+        """The reference answer (or program, fenced) and EOS: what warm start trains on."""
+        from metaexamples.tasks.procedural.answers import target_text
+
+        text = target_text(problem.meta["row"], self.cfg.task.answer)
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
+
     def sampling(self, dec) -> SamplingSpec:
         """Completions end at EOS (the chat turn's end); no constraint."""
         t = self.cfg.task
@@ -208,21 +224,12 @@ class ProceduralTask(Task):
     def sft_data(self) -> SFTData:
         """Warm start: each training problem's prompt and reference target (the answer, or the
         reference program in a fence), EOS-terminated; only the target is scored."""
-        from metaexamples.data.mixing import pack_examples
-        from metaexamples.tasks.procedural.answers import target_text
+        from metaexamples.data.mixing import completion_examples
 
-        eos = self.tokenizer.eos_token_id
-        examples = []
-        for row in self.rows("train"):
-            prompt = self.prompt_ids(row)
-            target = self.tokenizer(target_text(row, self.cfg.task.answer), add_special_tokens=False)["input_ids"]
-            target = target + [eos]
-            examples.append((prompt + target, [-100] * len(prompt) + target))
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
-        blocks, labels = pack_examples(examples, int(self.cfg.task.block_size), pad)
-        if len(blocks) == 0:
+        pairs = [(p.prompt_ids, self.reference_completion(p)) for p in self.problems("train")]
+        if not pairs:
             raise ConfigError("task.n_train: the warm-start set is empty; raise task.n_train")
-        return SFTData(blocks=blocks, labels=labels)
+        return completion_examples(pairs, int(self.cfg.task.block_size), self.tokenizer)
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate(self, stage: str, model, tokenizer, run_dir: Path, tracker) -> dict:

@@ -16,10 +16,10 @@ reward, log-probability) and metrics.json, so every figure can be recomputed.
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
-from metaexamples.evaluation.metrics import mean_pass_at_k
+from metaexamples.evaluation.metrics import verified_metrics
 from metaexamples.io import write_json, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -27,12 +27,8 @@ log = logging.getLogger(__name__)
 TABLE_COLUMNS = ("split", "id", "kind", "difficulty", "expected", "text", "extracted", "verdict")
 
 
-def split_metrics(rows: list[dict], n: int, ks: list[int], show: int) -> dict:
-    """The metrics of one split from its completion rows (n per problem)."""
-    by_problem: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        by_problem[r["id"]].append(r)
-    counts = [(len(rs), sum(r["verdict"] == "correct" for r in rs)) for rs in by_problem.values()]
+def split_metrics(rows: list[dict], ks: list[int], show: int) -> dict:
+    """The metrics of one split from its completion rows."""
     cells: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         cells[r["kind"]][str(r["difficulty"])].append(r["reward"])
@@ -40,13 +36,8 @@ def split_metrics(rows: list[dict], n: int, ks: list[int], show: int) -> dict:
     for r in rows:
         if r["verdict"] != "correct" and len(examples[r["verdict"]]) < show:
             examples[r["verdict"]].append({k: r[k] for k in ("id", "question", "expected", "text", "extracted")})
-    verdicts = Counter(r["verdict"] for r in rows)
     return {
-        "problems": len(by_problem),
-        "samples": len(rows),
-        "accuracy": sum(r["reward"] for r in rows) / len(rows) if rows else 0.0,
-        **mean_pass_at_k(counts, ks),
-        "verdicts": dict(sorted(verdicts.items())),
+        **verified_metrics(rows, ks),
         "by_kind_difficulty": {k: {d: sum(v) / len(v) for d, v in sorted(ds.items(), key=lambda x: int(x[0]))}
                                for k, ds in sorted(cells.items())},
         "examples": dict(examples),
@@ -70,7 +61,7 @@ def run_eval_verify(task, model, run_dir: Path, tracker) -> dict:
                  "question": r.problem.meta["row"]["question"], "expected": r.problem.answer, "text": r.text,
                  "extracted": r.verdict.extracted, "verdict": r.verdict.kind, "reward": r.verdict.reward,
                  "logprob": r.logprob} for r in done]
-        section[split] = split_metrics(rows, n, ks, int(t.show_failures))
+        section[split] = split_metrics(rows, ks, int(t.show_failures))
         all_rows += rows
         m = section[split]
         log.info("eval_verify %s: accuracy %.3f, %s, verdicts %s", split, m["accuracy"],

@@ -4,44 +4,19 @@ conf/grammar/."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-
-from metaexamples.errors import ConfigError
+from metaexamples.registry import Registry
 from metaexamples.tasks.grammar.languages.base import END, Language
 
-_REGISTRY: dict[str, type[Language]] = {}
-
-
-def _discover() -> None:
-    if _REGISTRY:
-        return
-    for mod in pkgutil.iter_modules(__path__):
-        if mod.name != "base":
-            importlib.import_module(f"{__name__}.{mod.name}")
-    for cls in _all_subclasses(Language):
-        if cls.name:
-            _REGISTRY[cls.name] = cls
-
-
-def _all_subclasses(cls):
-    for sub in cls.__subclasses__():
-        yield sub
-        yield from _all_subclasses(sub)
+REGISTRY = Registry(Language, __name__, "grammar.name", "grammar", skip=("base",))
 
 
 def available() -> list[str]:
-    _discover()
-    return sorted(_REGISTRY)
+    return REGISTRY.available()
 
 
 def make_language(grammar_cfg, num_symbols: int) -> Language:
     """Build the language named by grammar config `name` (min_len, max_len, length_dist, params)."""
-    _discover()
-    name = grammar_cfg["name"]
-    if name not in _REGISTRY:
-        raise ConfigError(f"grammar.name: unknown grammar {name!r}; available: {', '.join(available())}")
-    return _REGISTRY[name](
+    return REGISTRY.get(grammar_cfg["name"])(
         num_symbols=num_symbols,
         min_len=int(grammar_cfg["min_len"]),
         max_len=int(grammar_cfg["max_len"]),

@@ -1,0 +1,329 @@
+"""method=expert_iteration: generate -> verify -> fine-tune on what passed -> repeat.
+
+Iteration 0 evaluates the starting model (the no-training control). Iteration it = 1..N:
+1. generate `k` samples for each training problem with the current model (the decoding
+   group; the one batched, KV-cached sampler);
+2. verify each with the task's verifier (sandboxed for programs);
+3. select: samples with reward 1, deduplicated per problem, at most `m` per problem;
+   `rationalize=true` adds the reference completion for problems with none accepted
+   (STaR's rationalization; only tasks with references). Controls: `control=unverified`
+   keeps all k samples unchecked (shows that verification is what helps), `control=reference`
+   trains on the reference completions only (supervised upper bound);
+4. fine-tune with the training loop on prompt + selected completion (prompt unscored):
+   `style=rest_em` from the starting model on the union of every iteration's selection
+   (ReST-EM), `style=star` from the last iteration's model on this iteration's selection
+   (STaR). Full fine-tuning, or LoRA with train.lora.enabled=true (adapter saved per
+   iteration; the iteration's model/ holds merged weights plain transformers loads);
+5. evaluate every split of `eval_splits`: accuracy (mean reward), pass@k, verdicts and the
+   task's own figures (grammars: validity, failure kinds, novel and unique valid).
+
+Each iteration writes iter_<k>/ (selected.jsonl, samples of the evaluation, metrics.json,
+model/ and adapter/ or train/ logs) and one line to iterations.jsonl; W&B gets every metric
+with the iteration as its step. A killed run resumes after the last finished iteration (an
+unfinished iteration folder is rebuilt; its generation is seeded, so it is the same). The
+final model is copied to run_dir/model/ for the pipeline's evaluation stages.
+
+Grokking (in results.json `train.grokking`): detected at iteration i when held-out accuracy
+rises by at least `grok_rise` (0.30) within at most `grok_within` (3) iterations ending at i,
+after a plateau of at least `grok_plateau` (3) iterations whose held-out accuracies stay
+within `grok_rise / 3` of each other and during which train accuracy was already above
+`grok_train_above` (0.9). Reported as {detected, iteration, before, after}.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+from omegaconf import OmegaConf
+
+from metaexamples.config import MethodConfig
+from metaexamples.errors import ConfigError
+from metaexamples.evaluation.metrics import verified_metrics
+from metaexamples.io import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
+from metaexamples.methods import Method
+from metaexamples.methods.rollout import Rollout, rollout_rows, rollouts
+from metaexamples.pipeline import flatten
+from metaexamples.tracking import Tracker
+
+log = logging.getLogger(__name__)
+
+STYLES = ("rest_em", "star")
+CONTROLS = ("none", "unverified", "reference")
+
+
+@dataclass
+class ExpertIterationConfig(MethodConfig):
+    sft_steps: int = 0  # > 0: first fine-tune on the task's SFT data this long; iteration 0 = that model
+    iterations: int = 3  # N
+    k: int = 8  # samples per training problem and iteration
+    m: int = 4  # at most m accepted samples kept per problem
+    problems: int = 0  # training problems sampled per iteration; 0 = all
+    style: str = "rest_em"  # rest_em (from the start model, growing set) | star (from the last model)
+    rationalize: bool = False  # STaR: the reference completion for problems with none accepted
+    control: str = "none"  # none | unverified (all k, unchecked) | reference (SFT on references)
+    steps: Optional[int] = None  # optimizer steps per iteration; null = train.max_steps
+    eval_splits: List[str] = field(default_factory=lambda: ["train", "heldout"])
+    eval_problems: int = 100  # problems per evaluated split
+    eval_samples: int = 4  # samples per problem in the evaluation (pass@k needs k <= this)
+    eval_ks: List[int] = field(default_factory=lambda: [1, 4])
+    block_size: int = 256  # selected examples packed into blocks of this many tokens
+    # grokking detector
+    grok_rise: float = 0.30
+    grok_within: int = 3
+    grok_plateau: int = 3
+    grok_train_above: float = 0.9
+
+
+def detect_grokking(rows: list[dict], rise: float = 0.30, within: int = 3, plateau: int = 3,
+                    train_above: float = 0.9, split: str = "heldout") -> dict:
+    """The first iteration i where held-out accuracy rose by >= rise over at most `within`
+    iterations ending at i, preceded by >= `plateau` iterations of flat held-out accuracy
+    (spread < rise / 3) with train accuracy > train_above. rows: iterations.jsonl in order."""
+    val = [r.get(f"{split}/accuracy") for r in rows]
+    train = [r.get("train/accuracy") for r in rows]
+    for i in range(len(rows)):
+        for w in range(1, within + 1):
+            start = i - w  # the plateau ends at `start`, the rise spans start -> i
+            if start - plateau + 1 < 0 or val[i] is None or val[start] is None:
+                continue
+            flat = val[start - plateau + 1:start + 1]
+            trained = train[start - plateau + 1:start + 1]
+            if None in flat or None in trained:
+                continue
+            if (val[i] - val[start] >= rise and max(flat) - min(flat) < rise / 3
+                    and min(trained) > train_above):
+                return {"detected": True, "iteration": rows[i]["iteration"], "before": val[start], "after": val[i]}
+    return {"detected": False, "iteration": None, "before": None, "after": None}
+
+
+def select(done: list[Rollout], m: int, control: str) -> list[Rollout]:
+    """Accepted samples (reward 1), deduplicated per problem, at most m per problem, in order;
+    control=unverified: every sample, unchecked."""
+    if control == "unverified":
+        return list(done)
+    kept, seen, per_problem = [], set(), {}
+    for r in done:
+        key = (r.problem.id, tuple(r.tokens))
+        if r.verdict.reward < 1.0 or key in seen or per_problem.get(r.problem.id, 0) >= m:
+            continue
+        seen.add(key)
+        per_problem[r.problem.id] = per_problem.get(r.problem.id, 0) + 1
+        kept.append(r)
+    return kept
+
+
+class ExpertIteration(Method):
+    name = "expert_iteration"
+    needs_verifier = True
+    config_schema = ExpertIterationConfig
+
+    @classmethod
+    def check_config(cls, cfg, task_cls) -> None:
+        super().check_config(cfg, task_cls)
+        m = cfg.method
+        for key in ("iterations", "k", "m", "eval_problems", "eval_samples", "block_size"):
+            if m[key] <= 0:
+                raise ConfigError(f"method.{key}: must be positive, got {m[key]}")
+        if m.sft_steps < 0:
+            raise ConfigError(f"method.sft_steps: must be >= 0, got {m.sft_steps}")
+        if m.m > m.k:
+            raise ConfigError(f"method.m: ({m.m}) must be <= method.k ({m.k}): at most k samples per problem exist")
+        if m.style not in STYLES:
+            raise ConfigError(f"method.style: unknown {m.style!r}; available: {', '.join(STYLES)}")
+        if m.control not in CONTROLS:
+            raise ConfigError(f"method.control: unknown {m.control!r}; available: {', '.join(CONTROLS)}")
+        for k in m.eval_ks:
+            if not 1 <= k <= m.eval_samples:
+                raise ConfigError(f"method.eval_ks: pass@{k} needs 1 <= k <= method.eval_samples ({m.eval_samples})")
+        if m.problems < 0 or (m.steps is not None and m.steps <= 0):
+            raise ConfigError("method.problems: must be >= 0" if m.problems < 0 else
+                              f"method.steps: must be positive, got {m.steps}")
+
+    def check(self, cfg, task) -> None:
+        m = cfg.method
+        needs_reference = m.control == "reference" or m.rationalize
+        if needs_reference and task.problems("train", limit=1) and \
+                task.reference_completion(task.problems("train", limit=1)[0]) is None:
+            key = "method.control" if m.control == "reference" else "method.rationalize"
+            raise ConfigError(f"{key}: task={task.name} has no reference completions")
+
+    # -- the loop ---------------------------------------------------------------------------
+    def train(self, cfg, task, run_dir: Path, tracker) -> dict:
+        from metaexamples.methods.sft import load_trainable
+
+        m = cfg.method
+        run_dir = Path(run_dir)
+        log_path = run_dir / "iterations.jsonl"
+        config_key = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+                      for k in ("method", "task", "model", "train", "decoding", "seed")}
+        rows = self._resume(run_dir, log_path, config_key)
+        base, tokenizer = load_trainable(cfg, task, lora=False)  # LoRA is added per iteration
+        if m.sft_steps:  # the usual SFT first: iteration 0 (and rest_em's start) is its model
+            if not rows:
+                self._fine_tune(cfg, task, base, tokenizer, task.sft_data(), run_dir / "iter_0", int(m.sft_steps))
+            base = self._load(cfg, task, str(run_dir / "iter_0" / "model"))
+        current = base if not rows or rows[-1]["iteration"] == 0 else self._load(cfg, task, rows[-1]["model"])
+        if not rows:  # iteration 0: the starting model, no training (the first control)
+            rows.append(self._finish(cfg, task, run_dir, tracker, 0, current, tokenizer, log_path, config_key, {}))
+        accepted_sets = [read_jsonl(run_dir / f"iter_{r['iteration']}" / "selected.jsonl") for r in rows[1:]]
+        for it in range(rows[-1]["iteration"] + 1, int(m.iterations) + 1):
+            folder = run_dir / f"iter_{it}"
+            shutil.rmtree(folder, ignore_errors=True)  # an unfinished iteration is redone
+            problems = task.problems("train", limit=int(m.problems) or None)
+            if m.control == "reference":
+                selected_rows = [self._row(p, task.reference_completion(p), "reference") for p in problems]
+                generated = {"generated": 0, "accepted": 0}
+            else:
+                done = rollouts(current, tokenizer, task, problems, int(m.k), cfg.decoding,
+                                seed=int(cfg.seed) * 1000 + it, batch_size=int(cfg.eval.gen_batch_size))
+                chosen = select(done, int(m.m), m.control)
+                selected_rows = [self._row(r.problem, r.tokens, r.verdict.kind) for r in chosen]
+                if m.rationalize:
+                    solved = {r.problem.id for r in chosen}
+                    selected_rows += [self._row(p, task.reference_completion(p), "rationalized")
+                                      for p in problems if p.id not in solved]
+                generated = {"generated": len(done), "accepted": sum(r.verdict.reward >= 1.0 for r in done)}
+            write_jsonl(folder / "selected.jsonl", selected_rows)
+            accepted_sets.append(selected_rows)
+            train_rows = [r for s in accepted_sets for r in s] if m.style == "rest_em" else selected_rows
+            start = base if m.style == "rest_em" else current
+            data = self._examples(train_rows, tokenizer, int(m.block_size)) if train_rows else None
+            fit = self._fine_tune(cfg, task, start, tokenizer, data, folder, int(m.steps or cfg.train.max_steps))
+            current = self._load(cfg, task, str(folder / "model"))
+            extra = {**generated, "selected": len(selected_rows), "train_examples": len(train_rows), **fit}
+            rows.append(self._finish(cfg, task, run_dir, tracker, it, current, tokenizer, log_path, config_key, extra))
+
+        final = Path(rows[-1]["model"]) if rows[-1]["model"] else None
+        self._publish(final, current, tokenizer, run_dir / "model")
+        grok = detect_grokking(rows, float(m.grok_rise), int(m.grok_within), int(m.grok_plateau),
+                               float(m.grok_train_above))
+        first, last = rows[0], rows[-1]
+        return {"iterations": last["iteration"], "steps": sum(r.get("steps", 0) for r in rows),
+                "style": m.style, "control": m.control, "grokking": grok,
+                "first": {k: v for k, v in first.items() if "/" in k}, "last": {k: v for k, v in last.items() if "/" in k},
+                "model_dir": str(run_dir / "model"), "iterations_file": str(log_path)}
+
+    # -- pieces -----------------------------------------------------------------------------
+    @staticmethod
+    def _row(problem, completion: list[int], how: str) -> dict:
+        return {"id": problem.id, "prompt_ids": list(problem.prompt_ids), "completion_ids": list(completion), "how": how}
+
+    @staticmethod
+    def _examples(rows: list[dict], tokenizer, block_size: int):
+        """Selected rows -> SFTData: prompt + completion, only the completion scored."""
+        from metaexamples.data.mixing import completion_examples
+
+        return completion_examples([(r["prompt_ids"], r["completion_ids"]) for r in rows], block_size, tokenizer,
+                                   key="method.block_size")
+
+    def _fine_tune(self, cfg, task, model, tokenizer, data, folder: Path, steps: int) -> dict:
+        """The training loop on `data` (SFTData; None = nothing to train on) for `steps`
+        steps into folder/ (model/, train/metrics.jsonl)."""
+        import copy
+
+        from metaexamples.launch import process_state
+        from metaexamples.training import BlockBatches, apply_lora, train_loop
+        from metaexamples.training.loss import CausalLMLoss
+
+        if data is None:  # nothing passed: the model stays as it is
+            self._publish(None, model, tokenizer, folder / "model")
+            return {"steps": 0, "final_loss": None}
+        t = OmegaConf.merge(cfg.train, {"max_steps": steps, "resume": False, "save_steps": 0})
+        model = copy.deepcopy(model)  # the start model stays untouched for the next iteration
+        if cfg.train.lora.enabled:
+            model = apply_lora(model, cfg.train.lora)
+        batches = BlockBatches(data.blocks, int(t.batch_size), int(t.grad_accum), process_state().num_processes,
+                               int(cfg.seed), labels=data.labels)
+        summary = train_loop(t, model, tokenizer, batches, CausalLMLoss, folder, Tracker())
+        if hasattr(model, "peft_config"):  # the adapter alone as well (model/ holds merged weights)
+            model.save_pretrained(folder / "adapter")
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)  # model/ is the iteration's result
+        return {"steps": summary["steps"], "final_loss": summary["final_loss"]}
+
+    @staticmethod
+    def _load(cfg, task, path: str):
+        from metaexamples.models import load_model
+
+        model = load_model(OmegaConf.merge(cfg.model, {"path": path}), task.tokenizer, task.cache)
+        return model
+
+    @staticmethod
+    def _publish(folder: Path | None, model, tokenizer, target: Path) -> None:
+        """target/ := a copy of folder/ (a finished iteration's model) or `model` saved,
+        written beside it and swapped in (never half written)."""
+        tmp = target.with_name(f".{target.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        if folder is not None:
+            shutil.copytree(folder, tmp)
+        else:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+
+    def _evaluate(self, cfg, task, model, tokenizer, it: int, folder: Path) -> dict:
+        m = cfg.method
+        out: dict = {}
+        for split in m.eval_splits:
+            problems = task.problems(split, limit=int(m.eval_problems))
+            done = rollouts(model, tokenizer, task, problems, int(m.eval_samples), cfg.decoding,
+                            seed=int(cfg.seed) * 1000 + 500 + it, batch_size=int(cfg.eval.gen_batch_size))
+            rows = rollout_rows(done)
+            write_jsonl(folder / f"eval_{split}.jsonl", rows)
+            metrics = {**verified_metrics(rows, [int(k) for k in m.eval_ks]), **task.sample_metrics(rows)}
+            out.update(flatten(split, metrics))
+        return out
+
+    def _finish(self, cfg, task, run_dir: Path, tracker, it: int, model, tokenizer, log_path: Path,
+                config_key: dict, extra: dict) -> dict:
+        folder = run_dir / f"iter_{it}"
+        metrics = self._evaluate(cfg, task, model, tokenizer, it, folder)
+        row = {"iteration": it, **extra, **metrics,
+               "model": str(folder / "model") if (folder / "model").exists() else None}
+        write_json(folder / "metrics.json", {**row, "config": config_key})
+        append_jsonl(log_path, row)  # the iteration counts as finished once this line is written
+        tracker.log({f"ei/{k}": v for k, v in row.items() if isinstance(v, (int, float)) and k != "iteration"},
+                    step=it)
+        log.info("iteration %d: %s", it, ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()
+                                                   if k.endswith("accuracy") or k.endswith("validity_rate")))
+        return row
+
+    @staticmethod
+    def _resume(run_dir: Path, log_path: Path, config_key: dict) -> list[dict]:
+        """The finished iterations of an earlier run into this folder (same method config),
+        else [] (a fresh start)."""
+        if not log_path.exists():
+            return []
+        rows = read_jsonl(log_path)
+        if rows:
+            saved = read_json(run_dir / "iter_0" / "metrics.json").get("config") \
+                if (run_dir / "iter_0" / "metrics.json").exists() else None
+            if saved is not None and saved != config_key:
+                changed = sorted(k for k in set(saved) | set(config_key) if saved.get(k) != config_key.get(k))
+                raise ConfigError(f"{changed[0]}: {run_dir} holds iterations run with another {', '.join(changed)} "
+                                  "config; use a new run folder (hydra.run.dir=...)")
+            log.info("expert_iteration: resuming after iteration %d", rows[-1]["iteration"])
+        return rows
+
+    # -- report -----------------------------------------------------------------------------
+    @classmethod
+    def report_tables(cls) -> list:
+        from metaexamples.tasks import ReportTable
+
+        return [ReportTable("Expert Iteration", "train", [
+            ("Run", "run"), ("Task", "task"), ("Control", "train.control"), ("Style", "train.style"),
+            ("Iterations", "train.iterations"), ("Train Acc (0)", "train.first.train/accuracy"),
+            ("Train Acc (last)", "train.last.train/accuracy"), ("Heldout Acc (0)", "train.first.heldout/accuracy"),
+            ("Heldout Acc (last)", "train.last.heldout/accuracy"), ("Grokking", "train.grokking.detected"),
+            ("Model", "model"), ("Seed", "seed")])]
+
+    @classmethod
+    def report_plots(cls, rows: list[dict], out_dir: Path) -> list[str]:
+        from metaexamples.methods.iteration_plot import plot_iterations
+
+        return plot_iterations(rows, out_dir / "iterations.png")
+
