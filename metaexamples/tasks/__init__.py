@@ -19,12 +19,12 @@ A task gives:
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from metaexamples.errors import ConfigError
+from metaexamples.registry import Registry
 
 
 @dataclass
@@ -214,35 +214,15 @@ def run_eval_stage(task: Task, stage: str, model, tokenizer, run_dir: Path, trac
     return task.evaluate(stage, model, tokenizer, run_dir, tracker)
 
 
-_REGISTRY: dict[str, type[Task]] = {}
-
-
-def _all_subclasses(cls):
-    for sub in cls.__subclasses__():
-        yield sub
-        yield from _all_subclasses(sub)
-
-
-def _discover() -> None:
-    if _REGISTRY:
-        return
-    for mod in pkgutil.iter_modules(__path__):
-        importlib.import_module(f"{__name__}.{mod.name}")
-    for cls in _all_subclasses(Task):
-        if cls.name:
-            _REGISTRY[cls.name] = cls
+REGISTRY = Registry(Task, __name__, "task.name", "task")
 
 
 def available() -> list[str]:
-    _discover()
-    return sorted(_REGISTRY)
+    return REGISTRY.available()
 
 
 def task_class(name: str) -> type[Task]:
-    _discover()
-    if name not in _REGISTRY:
-        raise ConfigError(f"task.name: unknown task {name!r}; available: {', '.join(available())}")
-    return _REGISTRY[name]
+    return REGISTRY.get(name)
 
 
 def make_task(cfg, tokenizer, cache: Path) -> Task:

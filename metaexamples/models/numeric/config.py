@@ -1,0 +1,58 @@
+"""Configs of the two numeric models. Both extend `LlamaConfig` (the backbone is a small Llama)
+with what makes the saved folder self-contained: the character vocabulary and, for the hybrid,
+the unit vocabulary and the readout."""
+
+from __future__ import annotations
+
+from transformers import LlamaConfig
+
+from metaexamples.models.numeric.tokenizer import DEFAULT_CHARS, SPECIALS
+
+READOUTS = ("regression", "log_linear", "algebraic")
+
+
+def default_units() -> list[str]:
+    from metaexamples.tasks.numeric.units import UNIT_NAMES
+
+    return list(UNIT_NAMES)
+
+
+class NumericTokenOnlyConfig(LlamaConfig):
+    """Character-level causal LM: reads "<bos>question=" and writes the answer text + <eos>."""
+
+    model_type = "numeric_token_only"
+    chars: list | None = None
+    max_answer_len: int = 64
+
+    def __post_init__(self, **kwargs):
+        if self.chars is None:
+            self.chars = list(DEFAULT_CHARS)
+        self.vocab_size = len(SPECIALS) + len(self.chars)
+        self.pad_token_id, self.bos_token_id, self.eos_token_id = 0, 1, 2
+        super().__post_init__(**kwargs)
+
+
+class NumericHybridConfig(LlamaConfig):
+    """Same backbone and characters; each numeric span is one position fed by a numeric encoder.
+
+    readout: "regression" (default: sign classes + log10|answer| regression from the final
+    position, a learned numeric head), "log_linear" (the same regression with log10|answer| =
+    beta + sum_i alpha_i log10|x_i|, alpha and beta learned) or "algebraic" (per-number role
+    classification, then the answer computed exactly from the parsed spans and a fitted unit
+    table: a structured readout, not a learned numeric head)."""
+
+    model_type = "numeric_hybrid"
+    chars: list | None = None
+    units: list | None = None
+    readout: str = "regression"
+    num_features: int = 6
+    latent_dimensions: int = 8  # latent unit kinds for the can_add comparison
+
+    def __post_init__(self, **kwargs):
+        if self.chars is None:
+            self.chars = list(DEFAULT_CHARS)
+        if self.units is None:
+            self.units = default_units()
+        self.vocab_size = len(SPECIALS) + len(self.chars)
+        self.pad_token_id, self.bos_token_id, self.eos_token_id = 0, 1, 2
+        super().__post_init__(**kwargs)
