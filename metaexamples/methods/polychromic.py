@@ -1,0 +1,606 @@
+"""method=polychromic: on-policy RL on the task's verifier whose objective scores *sets* of
+samples (mean reward x diversity), with one set-level advantage per sample.
+
+Why not `loss = quality_loss - lam * diversity(decoded texts)`: that diversity is a number with
+no gradient, so the bonus shifts the loss value and changes no weight. Here diversity enters
+the *advantages* that weight each sample's log-probability gradient, so it acts on the weights
+(tests/test_polychromic.py checks the gradients differ).
+
+One update (train.max_steps of them), read top to bottom in `PolychromicTrainer.update`:
+1. rollouts: `method.prompts_per_update` training problems, `method.n_samples` (n) completions
+   each from the current policy (methods/rollout, the one sampler, decoding group settings),
+   each scored by the task's verifier (reward in [0, 1]);
+2. advantages (methods/set_objective): sets of size `method.set_size` (s) from each prompt's n
+   samples, each scored f(S) = R(S) * (1 + lam * D(S)) (`method.form=product`) or
+   R(S) + lam * D(S) (`additive`), D = `method.diversity` (distinct | edit); a sample's
+   advantage is the mean score of the sets that contain it minus the mean over the prompt's
+   sets (rescaled so that lam = 0 is exactly reward minus the group mean, as GRPO);
+3. `method.ppo_epochs` passes over the rollouts in minibatches of `method.minibatch_size`
+   sequences, each an optimizer step on the clipped policy-gradient loss plus a KL penalty to
+   the starting model, averaged over the minibatch's completion tokens:
+       ratio = exp(logp - logp_old)       (logp_old: the policy that sampled, before the update)
+       pg    = -min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A)       eps = method.clip_eps
+       kl    = exp(logp_ref - logp) - (logp_ref - logp) - 1  (k3: unbiased, >= 0) x method.kl_coef
+   (logp_ref: the starting model: LoRA adapters disabled, or a frozen copy when training all
+   weights). Every forward runs with dropout off, so the ratio is exactly 1 at a fresh batch.
+4. one row to run_dir/train/metrics.jsonl and W&B: train/reward, train/diversity,
+   train/set_score, train/kl, train/entropy, train/clip_frac, train/loss, train/lr, and timings.
+
+The optimizer (AdamW), the warmup-cosine schedule (stepped once per update), accelerate,
+LoRA, checkpoints (train.save_steps; resume with train.resume) and the final export to
+run_dir/model/ (plain HF, LoRA merged) are the SFT loop's own helpers (training/).
+
+Starting point: `model.*` (e.g. model.path= an SFT checkpoint), or with `method.warmup_steps` > 0
+a short SFT run on the task's sft_data() first, cached under the cache folder by its settings,
+so the jobs of a sweep share one warm start (`warm_start`).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from metaexamples.config import MethodConfig
+from metaexamples.errors import ConfigError
+from metaexamples.methods import Method
+from metaexamples.methods.set_objective import DIVERSITIES, FORMS, output_key, set_advantages
+from metaexamples.tasks import ReportTable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PolychromicConfig(MethodConfig):
+    lam: float = 1.0  # weight of the diversity term; 0 = plain group-relative RL
+    form: str = "product"  # product: R * (1 + lam * D) | additive: R + lam * D
+    diversity: str = "distinct"  # distinct | edit (methods/set_objective.py)
+    n_samples: int = 8  # n: samples per prompt per update (>= 4)
+    set_size: int = 4  # s: samples per set, 2 <= s < n
+    max_sets: int = 2000  # all C(n, s) sets up to this many, else this many sampled
+    prompts_per_update: int = 4
+    ppo_epochs: int = 2  # passes over each update's rollouts
+    minibatch_size: int = 16  # sequences per optimizer step
+    clip_eps: float = 0.2
+    kl_coef: float = 0.05
+    lr: Optional[float] = None  # null = train.lr
+    rollout_batch_size: int = 64  # sampler batch
+    # warm start: SFT steps on the task's sft_data() before RL (0 = start from model.*), cached
+    warmup_steps: int = 0
+    warmup_lr: float = 1e-4
+    warmup_batch_size: int = 4
+    warmup_seed: int = 0  # the warm start's own seed: sweep jobs of every seed share it
+
+
+ROLLOUT_COLUMNS = ("update", "id", "sample", "text", "verdict", "reward", "advantage")
+
+
+# --- the policy's log-probabilities -----------------------------------------------------------------
+class Policy(nn.Module):
+    """Wraps a causal LM (as `.model`, what checkpoint export expects): forward(batch) ->
+    (log p of each completion token, the entropy of its distribution), flat over the batch's
+    completion tokens. The output layer runs on completion positions only."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self._no_split_modules = getattr(model, "_no_split_modules", None)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
+                targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        from metaexamples.models.head import plain_linear_head
+
+        decoder, weight = plain_linear_head(self.model)
+        if decoder is not None:
+            hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+            logits = (hidden[rows, cols] @ weight.t()).float()
+        else:
+            logits = self.model(input_ids=ids, attention_mask=mask, use_cache=False).logits[rows, cols].float()
+        logp_all = torch.log_softmax(logits, dim=-1)
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
+        return logp_all.gather(1, targets[:, None]).squeeze(1), entropy.detach()
+
+
+@dataclass
+class Batch:
+    """Rollouts as tensors: right-padded prompt+completion rows; the completion tokens flat
+    (row, position that predicts it, token), and the sample each token belongs to."""
+
+    ids: torch.Tensor
+    mask: torch.Tensor
+    rows: torch.Tensor
+    cols: torch.Tensor
+    targets: torch.Tensor
+
+    @staticmethod
+    def build(seqs: list[tuple[list[int], list[int]]], pad: int, device) -> "Batch":
+        width = max(len(p) + len(c) for p, c in seqs)
+        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        rows, cols, targets = [], [], []
+        for i, (p, c) in enumerate(seqs):
+            ids[i, :len(p) + len(c)] = torch.tensor(list(p) + list(c), dtype=torch.long)
+            mask[i, :len(p) + len(c)] = 1
+            rows += [i] * len(c)
+            cols += range(len(p) - 1, len(p) + len(c) - 1)
+            targets += list(c)
+        t = lambda x: torch.tensor(x, dtype=torch.long, device=device)  # noqa: E731
+        return Batch(ids.to(device), mask.to(device), t(rows), t(cols), t(targets))
+
+    def args(self) -> tuple:
+        return self.ids, self.mask, self.rows, self.cols, self.targets
+
+
+def clipped_pg_loss(logp: torch.Tensor, old: torch.Tensor, ref: torch.Tensor | None, adv: torch.Tensor,
+                    clip_eps: float, kl_coef: float) -> tuple[torch.Tensor, dict]:
+    """The per-token loss (flat tensors over completion tokens; `adv` per token), averaged over
+    the tokens: PPO's clipped policy gradient + kl_coef * k3 KL to the reference."""
+    ratio = torch.exp(logp - old)
+    pg = -torch.minimum(ratio * adv, ratio.clamp(1 - clip_eps, 1 + clip_eps) * adv)
+    if ref is not None and kl_coef > 0:
+        d = ref - logp
+        kl = torch.exp(d) - d - 1
+    else:
+        kl = torch.zeros_like(logp)
+    loss = (pg + kl_coef * kl).mean()
+    stats = {"kl": kl.detach().mean(), "clip_frac": ((ratio.detach() - 1).abs() > clip_eps).float().mean()}
+    return loss, stats
+
+
+# --- the warm start -----------------------------------------------------------------------------------
+def warm_start(cfg, task) -> tuple[str, dict]:
+    """(folder of the warm model, summary): method.warmup_steps SFT steps on task.sft_data()
+    with the SFT loop itself (all weights, whatever train.lora says for RL; the final loss and
+    the task's monitor as SFT logs them, not to W&B), cached under
+    <cache>/data/polychromic-warmup-<hash of the model, the task's data and the warmup settings>,
+    so every sweep job with the same settings reuses it (the grammar task's data, and so the
+    warm start, depend on the seed)."""
+    from omegaconf import OmegaConf
+
+    from metaexamples.data.cache import build_once, cached_sha256, keyed_folder
+    from metaexamples.io import read_json, write_json
+    from metaexamples.methods.sft import SFT
+    from metaexamples.tracking import Tracker
+
+    m = cfg.method
+    key = {"model": OmegaConf.to_container(cfg.model, resolve=True), "data": task.data_summary(),
+           "steps": int(m.warmup_steps), "lr": float(m.warmup_lr), "batch_size": int(m.warmup_batch_size),
+           "seed": int(m.warmup_seed)}
+    folder = keyed_folder(task.cache, "polychromic-warmup", key)
+    built = {"now": False}
+
+    def build(tmp: Path) -> None:
+        warm = copy.deepcopy(cfg)
+        warm.train = OmegaConf.merge(cfg.train, {
+            "max_steps": int(m.warmup_steps), "lr": float(m.warmup_lr), "batch_size": int(m.warmup_batch_size),
+            "grad_accum": 1, "save_steps": 0, "resume": False, "warmup_steps": max(1, int(m.warmup_steps) // 10),
+            "eval_steps": int(m.warmup_steps), "lora": {"enabled": False}})
+        warm.seed = int(m.warmup_seed)
+        log.info("polychromic: warm start, %d SFT steps -> %s", m.warmup_steps, folder)
+        summary = SFT().train(warm, task, tmp, Tracker())
+        shutil.rmtree(tmp / "checkpoints", ignore_errors=True)  # the optimizer state is not needed
+        files = {f"model/{p.name}": cached_sha256(p, p.stat())
+                 for p in sorted((tmp / "model").iterdir()) if p.is_file()}
+        write_json(tmp / "manifest.json", {"key": key, "train": summary, "files": files})
+        built["now"] = True
+
+    build_once(folder, build)
+    summary = read_json(folder / "manifest.json")["train"]
+    return str(folder / "model"), {"folder": str(folder), "steps": summary.get("steps"),
+                                   "final_loss": summary.get("final_loss"), "reused": not built["now"]}
+
+
+# --- the method ------------------------------------------------------------------------------------------
+def _check(ok: bool, key: str, msg: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}: {msg}")
+
+
+class Polychromic(Method):
+    name = "polychromic"
+    needs_verifier = True
+    config_schema = PolychromicConfig
+
+    def check(self, cfg, task) -> None:
+        super().check(cfg, task)
+        m = cfg.method
+        _check(m.lam >= 0, "method.lam", f"must be >= 0, got {m.lam}")
+        _check(m.form in FORMS, "method.form", f"unknown {m.form!r}; available: {', '.join(FORMS)}")
+        known = tuple(getattr(task, "diversities", DIVERSITIES))
+        _check(m.diversity in known, "method.diversity",
+               f"unknown {m.diversity!r} for task={task.name}; available: {', '.join(known)}")
+        _check(m.set_size >= 2, "method.set_size", f"must be >= 2 (a set of one has no diversity), got {m.set_size}")
+        _check(m.n_samples > m.set_size, "method.n_samples",
+               f"n ({m.n_samples}) must be larger than method.set_size ({m.set_size}): with n <= s no sample "
+               "has a set credit of its own")
+        _check(m.n_samples >= 4, "method.n_samples", f"must be >= 4, got {m.n_samples}")
+        for key in ("prompts_per_update", "ppo_epochs", "minibatch_size", "rollout_batch_size", "max_sets"):
+            _check(m[key] > 0, f"method.{key}", f"must be positive, got {m[key]}")
+        _check(m.clip_eps > 0, "method.clip_eps", f"must be positive, got {m.clip_eps}")
+        _check(m.kl_coef >= 0, "method.kl_coef", f"must be >= 0, got {m.kl_coef}")
+        _check(m.lr is None or m.lr > 0, "method.lr", f"must be positive, got {m.lr}")
+        _check(m.warmup_steps >= 0, "method.warmup_steps", f"must be >= 0, got {m.warmup_steps}")
+
+    def train(self, cfg, task, run_dir: Path, tracker) -> dict:
+        from omegaconf import OmegaConf, open_dict
+
+        from metaexamples.methods.sft import load_trainable
+
+        self.check(cfg, task)
+        warmup = None
+        if cfg.method.warmup_steps > 0:
+            path, warmup = warm_start(cfg, task)
+            cfg = copy.deepcopy(cfg)
+            with open_dict(cfg):
+                cfg.model = OmegaConf.merge(cfg.model, {"path": path})
+        model, tokenizer = load_trainable(cfg, task)
+        trainer = PolychromicTrainer(cfg, task, model, tokenizer)
+        summary = trainer.run(Path(run_dir), tracker)
+        return {**summary, "warmup": warmup}
+
+    @classmethod
+    def report_tables(cls) -> list:
+        return [ReportTable("Polychromic RL: eval_sets per job (mean [95% bootstrap interval over prompts])",
+                            "sets", JOB_COLUMNS)]
+
+    @classmethod
+    def report_plots(cls, rows: list[dict], out_dir: Path) -> list[str]:
+        """The comparison against lam = 0 (polychromic_comparison.md/.json/.png) and pass@k
+        against k per arm (polychromic_pass_at_k.png)."""
+        return comparison_report(rows, Path(out_dir))
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.step = 0
+        self.samples = 0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "samples": self.samples}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.samples = int(state["step"]), int(state["samples"])
+
+
+class PolychromicTrainer:
+    """The RL loop (one instance per run); `update(step)` is one rollout batch and its
+    optimizer steps, `run` the loop with logging, checkpoints and the final export."""
+
+    def __init__(self, cfg, task, model, tokenizer) -> None:
+        from omegaconf import OmegaConf
+        from peft import PeftModel
+
+        from metaexamples.training.loop import make_accelerator
+        from metaexamples.training.optim import build_optimizer, build_scheduler
+
+        self.cfg, self.task, self.tokenizer = cfg, task, tokenizer
+        self.m, t = cfg.method, cfg.train
+        # one optimizer step per minibatch: no accelerate-side gradient accumulation
+        self.accelerator = make_accelerator(OmegaConf.merge(t, {"grad_accum": 1}))
+        self.lora = isinstance(model, PeftModel)
+        # the KL reference: the starting weights (LoRA: the same model with adapters off)
+        self.reference = None
+        if self.m.kl_coef > 0 and not self.lora:
+            self.reference = Policy(copy.deepcopy(model)).eval().requires_grad_(False).to(self.accelerator.device)
+        self.policy = self.accelerator.prepare(Policy(model).eval())  # dropout off throughout
+        lr = float(self.m.lr if self.m.lr is not None else t.lr)
+        self.optimizer = self.accelerator.prepare(build_optimizer(self.policy, lr, float(t.weight_decay)))
+        self.scheduler = build_scheduler(self.optimizer, int(t.warmup_steps), int(t.max_steps), float(t.min_lr_ratio))
+        self.progress = Progress()
+        self.accelerator.register_for_checkpointing(self.scheduler, self.progress)
+        self.problems = task.problems("train")
+        if not self.problems:
+            raise ConfigError(f"task={task.name}: no training problems to sample from")
+        eos = tokenizer.eos_token_id
+        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+        self.stop = list(task.sampling(cfg.decoding).stop_ids)
+        self._last_rollouts: list = []  # (rollout, advantage) of the last update
+
+    @property
+    def model(self):
+        return self.accelerator.unwrap_model(self.policy).model
+
+    def batch_problems(self, step: int) -> list:
+        """This rank's share of update `step`'s prompts: a seeded permutation per pass over the
+        training problems, read in order."""
+        acc, per = self.accelerator, int(self.m.prompts_per_update)
+        n = len(self.problems)
+        first = step * per
+        picked = []
+        for p in range(first, first + per):
+            epoch, offset = divmod(p, n)
+            order = np.random.default_rng([int(self.cfg.seed), epoch]).permutation(n)
+            picked.append(self.problems[order[offset]])
+        return picked[acc.process_index::acc.num_processes]
+
+    def _logps(self, policy, batch: Batch) -> torch.Tensor:
+        with torch.no_grad():
+            return policy(*batch.args())[0]
+
+    def update(self, step: int, lam: float | None = None) -> dict:
+        """One update: rollouts, set advantages, ppo_epochs x minibatch optimizer steps."""
+        from metaexamples.methods.rollout import rollouts
+
+        m, acc = self.m, self.accelerator
+        lam = float(m.lam) if lam is None else lam
+        n = int(m.n_samples)
+        t0 = time.perf_counter()
+        problems = self.batch_problems(step)
+        done = rollouts(self.model, self.tokenizer, self.task, problems, n, self.cfg.decoding,
+                        seed=int(self.cfg.seed) * 1_000_003 + step, batch_size=int(m.rollout_batch_size))
+        t1 = time.perf_counter()
+        rewards = np.array([r.verdict.reward for r in done], dtype=np.float64).reshape(len(problems), n)
+        keys = [[output_key(r.verdict.extracted, self.strip(r.tokens)) for r in done[p * n:(p + 1) * n]]
+                for p in range(len(problems))]
+        adv = set_advantages(rewards, keys, s=int(m.set_size), lam=lam, form=m.form, diversity=m.diversity,
+                             max_sets=int(m.max_sets), seed=int(self.cfg.seed) * 1_000_003 + step)
+        t2 = time.perf_counter()
+
+        batch = Batch.build([(r.problem.prompt_ids, r.tokens) for r in done], self.pad, acc.device)
+        token_adv = torch.tensor(adv.advantage, dtype=torch.float32, device=acc.device)[batch.rows]
+        n_mb = math.ceil(len(done) / int(m.minibatch_size))
+        # logp_old: the sampling policy. With one minibatch its first forward pass is that policy
+        # (nothing has been updated yet), so no extra pass is needed.
+        old = self._logps(self.policy, batch) if n_mb > 1 else None
+        ref = None
+        if m.kl_coef > 0:
+            if self.lora:
+                with self.model.disable_adapter():
+                    ref = self._logps(self.policy, batch)
+            else:
+                ref = self._logps(self.reference, batch)
+        rng = np.random.default_rng([int(self.cfg.seed), step, 7])
+        sums = {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "entropy": 0.0, "grad_norm": 0.0}
+        count = 0
+        for _epoch in range(int(m.ppo_epochs)):
+            order = rng.permutation(len(done))
+            for start in range(0, len(done), int(m.minibatch_size)):
+                pick = np.sort(order[start:start + int(m.minibatch_size)])
+                if n_mb == 1:
+                    mb, tok = batch, torch.arange(len(batch.targets), device=acc.device)
+                else:
+                    mb = Batch.build([(done[i].problem.prompt_ids, done[i].tokens) for i in pick], self.pad, acc.device)
+                    # the minibatch's tokens inside the full batch's flat token order
+                    tok = torch.cat([torch.nonzero(batch.rows == int(i)).squeeze(1) for i in pick])
+                logp, entropy = self.policy(*mb.args())
+                if old is None:
+                    old = logp.detach()
+                loss, stats = clipped_pg_loss(logp, old[tok], ref[tok] if ref is not None else None, token_adv[tok],
+                                              float(m.clip_eps), float(m.kl_coef))
+                acc.backward(loss)
+                norm = acc.clip_grad_norm_(self.policy.parameters(), float(self.cfg.train.max_grad_norm)) \
+                    if self.cfg.train.max_grad_norm > 0 else torch.zeros(())
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                for k, v in (("loss", loss.detach()), ("kl", stats["kl"]), ("clip_frac", stats["clip_frac"]),
+                             ("entropy", entropy.mean()), ("grad_norm", norm)):
+                    sums[k] += float(v)
+                count += 1
+        lr = self.scheduler.get_last_lr()[0]
+        self.scheduler.step()
+        t3 = time.perf_counter()
+        distinct = np.mean([len(set(k)) / n for k in keys])
+        row = {"train/reward": adv.reward, "train/diversity": adv.diversity, "train/set_score": adv.set_score,
+               **{f"train/{k}": v / count for k, v in sums.items()}, "train/lr": lr,
+               "train/distinct_outputs": float(distinct),
+               "train/adv_diversity_abs": float(np.abs(adv.diversity_part).mean()),
+               "train/samples": len(done), "train/rollout_s": t1 - t0, "train/advantage_s": t2 - t1,
+               "train/optimize_s": t3 - t2, "train/update_s": t3 - t0}
+        self._last_rollouts = [(r, a) for r, a in zip(done, adv.advantage)]
+        return row
+
+    def strip(self, tokens: list[int]) -> list[int]:
+        """The completion without its stop sequence or EOS."""
+        from metaexamples.evaluation.sets import strip_completion
+
+        return strip_completion(tokens, self.stop, self.tokenizer.eos_token_id)
+
+    def run(self, run_dir: Path, tracker) -> dict:
+        from tqdm.auto import tqdm
+
+        from metaexamples.io import append_jsonl
+        from metaexamples.training.checkpoint import (checkpoint_step, export_final, latest_checkpoint,
+                                                      save_checkpoint)
+        from metaexamples.training.loop import _keep_metrics_up_to
+
+        acc, t = self.accelerator, self.cfg.train
+        main = acc.is_main_process
+        ckpt_root, metrics_path = run_dir / "checkpoints", run_dir / "train" / "metrics.jsonl"
+        rollouts_path = run_dir / "train" / "rollouts.jsonl"
+        resumed_from = None
+        last = latest_checkpoint(ckpt_root) if t.resume else None
+        if last is not None:
+            acc.load_state(str(last / "state"))
+            resumed_from = checkpoint_step(last)
+            if main:
+                _keep_metrics_up_to(metrics_path, self.progress.step)
+            log.info("polychromic: resumed from %s (update %d)", last, self.progress.step)
+        elif main:
+            for path in (metrics_path, rollouts_path):
+                path.unlink(missing_ok=True)
+        max_steps = int(t.max_steps)
+        bar = tqdm(total=max_steps, initial=self.progress.step, disable=not main, desc="polychromic", unit="update",
+                   dynamic_ncols=True)
+        rows: list[dict] = []
+        try:
+            while self.progress.step < max_steps:
+                row = self.update(self.progress.step)
+                self.progress.step += 1
+                self.progress.samples += row["train/samples"]
+                row = {"step": self.progress.step, **row,
+                       "train/samples_per_s": row["train/samples"] / row["train/update_s"],
+                       "train/updates_per_s": 1.0 / row["train/update_s"]}
+                rows.append(row)
+                if main:
+                    append_jsonl(metrics_path, row)
+                    tracker.log({k: v for k, v in row.items() if k != "step"}, step=row["step"])
+                    for r, a in self._last_rollouts:
+                        append_jsonl(rollouts_path, {"update": self.progress.step, "id": r.problem.id,
+                                                     "sample": r.sample, "text": r.text, "verdict": r.verdict.kind,
+                                                     "reward": r.verdict.reward, "advantage": float(a)})
+                bar.update(1)
+                bar.set_postfix(reward=f"{row['train/reward']:.2f}", div=f"{row['train/diversity']:.2f}",
+                                kl=f"{row['train/kl']:.3f}")
+                if t.save_steps and self.progress.step % int(t.save_steps) == 0:
+                    save_checkpoint(acc, self.policy, self.tokenizer, ckpt_root, self.progress.step,
+                                    int(t.keep_checkpoints))
+        finally:
+            bar.close()
+        if main and self._last_rollouts:
+            tracker.table("train/rollouts", ROLLOUT_COLUMNS,
+                          [[self.progress.step, r.problem.id, r.sample, r.text, r.verdict.kind, r.verdict.reward,
+                            float(a)] for r, a in self._last_rollouts[:int(self.cfg.logger.log_samples)]])
+        export_final(acc, self.policy, self.tokenizer, run_dir / "model")
+        m = self.m
+        seconds = sum(r["train/update_s"] for r in rows)
+        first, final = (rows[0], rows[-1]) if rows else ({}, {})
+        return {
+            "steps": self.progress.step, "updates": self.progress.step, "samples": self.progress.samples,
+            "lam": float(m.lam), "form": m.form, "diversity": m.diversity, "n_samples": int(m.n_samples),
+            "set_size": int(m.set_size), "kl_coef": float(m.kl_coef), "ppo_epochs": int(m.ppo_epochs),
+            "final_loss": final.get("train/loss"),
+            "first_reward": first.get("train/reward"), "final_reward": final.get("train/reward"),
+            "final_diversity": final.get("train/diversity"), "final_kl": final.get("train/kl"),
+            "final_entropy": final.get("train/entropy"),
+            "samples_per_s": sum(r["train/samples"] for r in rows) / seconds if seconds else None,
+            "updates_per_s": len(rows) / seconds if seconds else None,
+            "mean_update_s": seconds / len(rows) if rows else None,
+            "resumed_from": resumed_from, "world_size": acc.num_processes,
+            "mixed_precision": acc.mixed_precision, "lora": self.lora, "model_dir": str(run_dir / "model"),
+        }
+
+
+# --- the sweep report -----------------------------------------------------------------------------------
+JOB_COLUMNS = [
+    ("Run", "run"), ("Seed", "seed"), ("Form", "train.form"), ("Lambda", "train.lam"), ("Diversity", "train.diversity"),
+    ("Updates", "train.updates"), ("Pass@1", "sets.display.pass@1"), ("Pass@10", "sets.display.pass@10"),
+    ("Distinct-2", "sets.display.distinct_2"), ("Self-BLEU", "sets.display.self_bleu"),
+    ("Coverage", "sets.display.coverage"), ("Semantic", "sets.display.semantic"),
+    ("Train reward", "train.final_reward"), ("KL", "train.final_kl"), ("s/update", "train.mean_update_s"),
+]
+COMPARED = [("Distinct-2", "distinct_2"), ("Self-BLEU", "self_bleu"), ("Pass@1", "pass@1"), ("Pass@10", "pass@10"),
+            ("Coverage", "coverage"), ("Semantic", "semantic")]
+BASELINE = "lam=0 (GRPO)"
+
+
+def arm_name(row: dict) -> str:
+    """A job's arm: lam = 0 is one arm whatever the form (the two forms coincide there)."""
+    t = row.get("train") or {}
+    if t.get("lam") is None:
+        return "?"
+    return BASELINE if float(t["lam"]) == 0 else f"{t.get('form')} lam={float(t['lam']):g}"
+
+
+def _arm_order(arm: str) -> tuple:
+    if arm == BASELINE:
+        return (0, 0.0, "")
+    form, _, lam = arm.partition(" lam=")
+    return (1 if form == "product" else 2, float(lam or 0), form)
+
+
+def _signed(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.3g}"
+
+
+def comparison_markdown(result: dict) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of the comparison table (one row per arm)."""
+    headers = ["Arm", "Jobs", "Units"]
+    for label, _ in COMPARED:
+        headers += [label, f"d {label} vs lam=0 [95% CI], p"]
+    cells = []
+    for arm in sorted(result, key=_arm_order):
+        e = result[arm]
+        row = [arm, str(e["jobs"]), str(e["units"])]
+        for label, key in COMPARED:
+            v = e.get(key, {})
+            row.append("-" if v.get("mean") is None else f"{v['mean']:.4g}")
+            if arm == BASELINE or v.get("diff") is None:
+                row.append("-")
+            else:
+                ratio = f", x{v['ratio']:.2f}" if key == "coverage" and v.get("ratio") is not None else ""
+                row.append(f"{_signed(v['diff'])} [{_signed(v['diff_lo'])}, {_signed(v['diff_hi'])}], "
+                           f"p={v['p']:.3g}{ratio}")
+        cells.append(row)
+    return headers, cells
+
+
+def comparison_report(rows: list[dict], out_dir: Path) -> list[str]:
+    """Every arm against lam = 0, paired over (seed, held-out prompt): the table as
+    polychromic_comparison.md/.json and .png, and pass@k against k per arm (polychromic_pass_at_k.png)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from metaexamples.evaluation.sets import compare
+    from metaexamples.io import write_json, write_text
+    from metaexamples.report import markdown_table, save_figure
+
+    jobs = []
+    for row in rows:
+        if not row.get("sets"):
+            continue
+        folder = Path(row.get("output_dir") or "")
+        if not (folder / "eval_sets" / "samples.jsonl").exists() and row.get("job"):
+            folder = out_dir / row["job"]
+        if (folder / "eval_sets" / "samples.jsonl").exists():
+            jobs.append({**row, "output_dir": str(folder)})
+    if not any(arm_name(j) == BASELINE for j in jobs):
+        return []
+    ks = sorted({int(k.split("@")[1]) for j in jobs for k in j["sets"] if k.startswith("pass@")})
+    metrics = [key for _, key in COMPARED] + [f"pass@{k}" for k in ks]
+    result = compare(jobs, arm_name, BASELINE, list(dict.fromkeys(metrics)), ks)
+    headers, cells = comparison_markdown(result)
+    write_json(out_dir / "polychromic_comparison.json", result)
+    write_text(out_dir / "polychromic_comparison.md",
+               "## Polychromic RL against lam = 0 (paired over seeds x held-out prompts)\n\n"
+               + markdown_table(headers, cells) + "\n")
+
+    # the picture: arms x metrics, each cell the arm's mean and its change against lam = 0
+    grid = []
+    for row in cells:
+        cells_of_arm = [row[0], f"{row[1]} jobs\n{row[2]} units"]
+        for i in range(len(COMPARED)):
+            mean, diff = row[3 + 2 * i], row[4 + 2 * i]
+            cells_of_arm.append(mean if diff == "-" else f"{mean}\n{diff.replace(', p=', chr(10) + 'p=')}")
+        grid.append(cells_of_arm)
+    fig, ax = plt.subplots(figsize=(2.2 * (len(COMPARED) + 2), 0.6 + 0.75 * (len(grid) + 1)))
+    ax.axis("off")
+    table = ax.table(cellText=grid, colLabels=["Arm", ""] + [label for label, _ in COMPARED], loc="center",
+                     cellLoc="center")
+    table.auto_set_font_size(False)
+    table.set_fontsize(7)
+    for (r, _c), cell in table.get_celld().items():
+        cell.set_height(0.9 / (len(grid) + 1) if r else 0.4 / (len(grid) + 1))
+    ax.set_title("Against lam = 0: mean; change [95% CI]; sign-flip p (paired over seeds x prompts)", fontsize=8)
+    save_figure(fig, out_dir / "polychromic_comparison.png")
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for arm in sorted(result, key=_arm_order):
+        e = result[arm]
+        means = [e[f"pass@{k}"]["mean"] for k in ks]
+        lo = [m - e[f"pass@{k}"]["lo"] for k, m in zip(ks, means)]
+        hi = [e[f"pass@{k}"]["hi"] - m for k, m in zip(ks, means)]
+        ax.errorbar(ks, means, yerr=[lo, hi], marker="o", capsize=3, label=arm)
+    ax.set_xscale("log")
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.set_xlabel("k")
+    ax.set_ylabel("pass@k (mean over seeds x prompts, 95% CI)")
+    ax.set_title("pass@k per arm")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, out_dir / "polychromic_pass_at_k.png")
+    return ["polychromic_comparison.png", "polychromic_pass_at_k.png"]
+
+
+__all__ = ["Polychromic", "PolychromicConfig", "PolychromicTrainer", "Policy", "clipped_pg_loss", "comparison_report",
+           "warm_start"]
