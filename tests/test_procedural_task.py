@@ -48,7 +48,7 @@ def test_data_is_cached_byte_identical_and_disjoint(compose_cfg, tokenizer, task
 
 def test_sft_data_scores_only_the_target(task):
     data = task.sft_data()
-    assert data.blocks.shape == data.labels.shape and data.blocks.shape[1] == 128
+    assert data.blocks.shape == data.labels.shape and data.blocks.shape[1] == 256
     row = task.rows("train")[0]
     prompt = task.prompt_ids(row)
     first = data.blocks[0].tolist()
