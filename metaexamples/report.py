@@ -30,6 +30,8 @@ def fmt(value: Any) -> str:
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
+        if value != 0 and abs(value) < 1e-3:  # small p-values and losses: not "0.0000"
+            return f"{value:.3g}"
         return f"{value:.4f}" if abs(value) < 1000 else f"{value:.1f}"
     return str(value)
 

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from metaexamples.errors import ConfigError
+from metaexamples.sequence_distance import edit_distance
 from metaexamples.tasks.grammar.languages import END, available, make_language
-from metaexamples.tasks.grammar.languages.base import EDIT_KINDS, edit_distance
+from metaexamples.tasks.grammar.languages.base import EDIT_KINDS
 
 GRAMMARS = available()
 PROPS = settings(max_examples=60, deadline=None)

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from metaexamples.io import atomic_dir, file_sha256, stable_hash
+from metaexamples.errors import ConfigError
+from metaexamples.io import atomic_dir, file_sha256, stable_hash, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,28 @@ def build_once(folder: Path, build: Callable[[Path], None]) -> Path:
     with atomic_dir(folder) as tmp:
         build(tmp)
     log.info("data: wrote %s", folder)
+    return folder
+
+
+def build_jsonl_splits(folder: Path, data_format: int, key: dict,
+                       make_splits: Callable[[], dict[str, list[dict]]]) -> Path:
+    """`build_once` for tasks whose data is a few row lists: one `<split>.jsonl` per split of
+    `make_splits()` and a manifest with the format, the config key and the row counts."""
+    def build(tmp: Path) -> None:
+        counts = {name: write_jsonl(tmp / f"{name}.jsonl", rows) for name, rows in make_splits().items()}
+        write_json(tmp / MANIFEST, {"format": data_format, "config": key, "counts": counts,
+                                    "files": file_hashes(tmp)})
+
+    return build_once(folder, build)
+
+
+def require_intact(folder: Path, what: str) -> Path:
+    """`folder` if intact; else one clear error naming `what` (e.g. "task=numeric dataset=units")
+    and the stage that builds it."""
+    folder = Path(folder)
+    problem = check_folder(folder) if folder.exists() else f"{folder}: missing"
+    if problem is not None:
+        raise ConfigError(f"no intact data for {what} ({problem}); run the data stage first (add `data` to stages)")
     return folder
 
 

@@ -44,6 +44,8 @@ from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 
+from metaexamples.sequence_distance import edit_distance
+
 FORMS = ("product", "additive")
 
 
@@ -57,19 +59,6 @@ def output_key(extracted: Any, tokens: Sequence[int]) -> tuple:
     return ("x", extracted if isinstance(extracted, Hashable) else repr(extracted))
 
 
-def levenshtein(a: Sequence, b: Sequence) -> int:
-    """Edit distance (insertions, deletions, substitutions; cost 1 each)."""
-    if len(a) < len(b):
-        a, b = b, a
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i]
-        for j, y in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
-        prev = cur
-    return prev[-1]
-
-
 def normalised_edit(a: tuple, b: tuple) -> float:
     """lev(a, b) / max(|a|, |b|) in [0, 1] for two output keys; 1 across origins."""
     if a[0] != b[0]:
@@ -78,7 +67,7 @@ def normalised_edit(a: tuple, b: tuple) -> float:
     if not isinstance(x, (tuple, str)) or not isinstance(y, (tuple, str)):
         return float(x != y)
     longest = max(len(x), len(y))
-    return levenshtein(x, y) / longest if longest else 0.0
+    return edit_distance(x, y) / longest if longest else 0.0
 
 
 # --- set diversity --------------------------------------------------------------------------------

@@ -129,31 +129,19 @@ class ProceduralTask(Task):
         return keyed_folder(self.cache, f"procedural-{self.cfg.task.kind}", self.data_key())
 
     def prepare_data(self) -> Path:
-        from metaexamples.data.cache import build_once, file_hashes
-        from metaexamples.io import write_json, write_jsonl
+        from metaexamples.data.cache import build_jsonl_splits
         from metaexamples.tasks.procedural.splits import make_splits
 
         key = self.data_key()
-
-        def build(tmp: Path) -> None:
-            splits = make_splits(key["kinds"], key["difficulty"], key["ood_difficulty"], key["sizes"], key["seed"])
-            counts = {name: write_jsonl(tmp / f"{name}.jsonl", rows) for name, rows in splits.items()}
-            write_json(tmp / "manifest.json", {"format": DATA_FORMAT, "config": key, "counts": counts,
-                                               "files": file_hashes(tmp)})
-
-        self.folder = build_once(self._folder(), build)
+        self.folder = build_jsonl_splits(self._folder(), DATA_FORMAT, key,
+                                         lambda: make_splits(key["kinds"], key["difficulty"], key["ood_difficulty"], key["sizes"], key["seed"]))
         return self.folder
 
     def load_data(self) -> Path:
-        from metaexamples.data.cache import check_folder
+        from metaexamples.data.cache import require_intact
 
-        folder = self._folder()
-        problem = check_folder(folder) if folder.exists() else f"{folder}: missing"
-        if problem is not None:
-            raise ConfigError(f"no intact data for task=procedural kind={self.cfg.task.kind} ({problem}); "
-                              "run the data stage first (add `data` to stages)")
-        self.folder = folder
-        return folder
+        self.folder = require_intact(self._folder(), f"task=procedural kind={self.cfg.task.kind}")
+        return self.folder
 
     def data_summary(self) -> dict:
         from metaexamples.io import read_json

@@ -164,14 +164,3 @@ def _edit(s: String, kind: str, rng: random.Random, symbols: list[int]) -> Strin
     i = rng.randrange(len(s))
     choices = [a for a in symbols if a != s[i]] or symbols
     return s[:i] + (rng.choice(choices),) + s[i + 1:]
-
-
-def edit_distance(a: Sequence[int], b: Sequence[int]) -> int:
-    """Levenshtein distance (unit-cost substitution, insertion, deletion)."""
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        cur = [i]
-        for j, y in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
-        prev = cur
-    return prev[-1]
