@@ -8,7 +8,7 @@ prompts of different lengths (left-padded), 4 samples per problem, batch 100, 12
 the grammar loop's: tiny from the opening tag, batch 125. Rounds interleave the two so that a
 disturbance on the shared machine hits both; medians of the rounds.
 
-    .venv/bin/python benchmarks/bench_generation.py [--rounds 3] [--problems 50]
+    .venv/bin/python benchmarks/bench_generation.py [--rounds 3] [--problems 50] [--threads 2]
 """
 
 from __future__ import annotations
@@ -83,8 +83,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--problems", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 when another job shares 2 cores)")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     cache = cache_dir(None)
     ratios = []
     cfg = compose_cfg(["experiment=ei_procedural", f"paths.cache_dir={cache}"])

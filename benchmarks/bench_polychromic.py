@@ -6,7 +6,7 @@ what the set-level advantage costs per update.
 
 The sweep's own settings (experiment=polychromic_sweep, seed 0: SmolLM2-135M-Instruct after its
 cached SFT warm start, g2, 4 prompts x 8 samples per update, two PPO epochs, KL to the start),
-one PolychromicTrainer per mode (LoRA as the sweep, or all weights), and in that same run the
+one PolychromicTrainer per mode (all weights as the sweep, or LoRA), and in that same run the
 updates alternate lam = 0, lam = 1 (the same model state for both, give or take one update), so
 machine load hits both alike. Printed per mode and lam: the median over updates of the update
 time, samples/s (samples / update time) and updates/s, split into rollouts (sampling and

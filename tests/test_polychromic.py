@@ -231,6 +231,6 @@ def test_report_compares_every_arm_with_lam_zero(sweep):
     assert any(t.startswith("Polychromic RL") for t in titles)
     assert "polychromic_pass_at_k.png" in report["plots"] and (sweep / "polychromic_comparison.md").exists()
     comparison = json.loads((sweep / "polychromic_comparison.json").read_text())
-    assert set(comparison) == {"lam=0 (GRPO)", "product lam=1"}
-    arm = comparison["product lam=1"]
+    assert set(comparison) == {"lam=0 (GRPO)", "product lam=1 distinct"}
+    arm = comparison["product lam=1 distinct"]
     assert arm["paired_units"] >= 1 and set(arm["pass@1"]) >= {"diff", "diff_lo", "diff_hi", "p"}

@@ -493,18 +493,22 @@ BASELINE = "lam=0 (GRPO)"
 
 
 def arm_name(row: dict) -> str:
-    """A job's arm: lam = 0 is one arm whatever the form (the two forms coincide there)."""
+    """A job's arm: form, lam and diversity function (jobs that differ in any of them are never
+    pooled); lam = 0 is one arm whatever the form and diversity (they all coincide there)."""
     t = row.get("train") or {}
     if t.get("lam") is None:
         return "?"
-    return BASELINE if float(t["lam"]) == 0 else f"{t.get('form')} lam={float(t['lam']):g}"
+    if float(t["lam"]) == 0:
+        return BASELINE
+    return f"{t.get('form')} lam={float(t['lam']):g} {t.get('diversity')}"
 
 
 def _arm_order(arm: str) -> tuple:
     if arm == BASELINE:
-        return (0, 0.0, "")
-    form, _, lam = arm.partition(" lam=")
-    return (1 if form == "product" else 2, float(lam or 0), form)
+        return (0, "", 0.0)
+    form, _, rest = arm.partition(" lam=")
+    lam, _, diversity = rest.partition(" ")
+    return (1 if form == "product" else 2, diversity, float(lam or 0))
 
 
 def _signed(x: float | None) -> str:
