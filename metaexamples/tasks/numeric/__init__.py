@@ -154,8 +154,9 @@ class NumericTask(Task):
         from metaexamples.tasks.numeric.data import make_numeric_splits
 
         key = self.data_key()
-        self.folder = build_jsonl_splits(self._folder(), DATA_FORMAT, key,
-                                         lambda: make_numeric_splits(key["dataset"], key["preset"], key["seed"], sizes=key["sizes"]))
+        self.folder = build_jsonl_splits(
+            self._folder(), DATA_FORMAT, key,
+            lambda: make_numeric_splits(key["dataset"], key["preset"], key["seed"], sizes=key["sizes"]))
         return self.folder
 
     def load_data(self) -> Path:

@@ -133,8 +133,9 @@ class ProceduralTask(Task):
         from metaexamples.tasks.procedural.splits import make_splits
 
         key = self.data_key()
-        self.folder = build_jsonl_splits(self._folder(), DATA_FORMAT, key,
-                                         lambda: make_splits(key["kinds"], key["difficulty"], key["ood_difficulty"], key["sizes"], key["seed"]))
+        self.folder = build_jsonl_splits(
+            self._folder(), DATA_FORMAT, key,
+            lambda: make_splits(key["kinds"], key["difficulty"], key["ood_difficulty"], key["sizes"], key["seed"]))
         return self.folder
 
     def load_data(self) -> Path:
