@@ -56,6 +56,22 @@ def test_grokking_detector_definition():
     assert not detect_grokking(too_slow)["detected"]
 
 
+
+def test_iteration_curves_tell_the_controls_of_one_sweep_apart(tmp_path):
+    """Three controls share a run name; the plot's lines carry the report's run labels."""
+    from metaexamples.methods.iteration_plot import iteration_curves, plot_iterations
+
+    rows = []
+    for control in ("none", "unverified", "reference"):
+        log = tmp_path / f"{control}.jsonl"
+        log.write_text("".join(json.dumps({"iteration": i, "heldout/accuracy": 0.1 * i}) + "\n" for i in range(3)))
+        rows.append({"run": "procedural-all", "run_label": f"procedural-all method.control={control}",
+                     "train": {"iterations_file": str(log)}})
+    labels = [c[0] for c in iteration_curves(rows)]
+    assert len(set(labels)) == 3 and all("method.control=" in label for label in labels)
+    assert plot_iterations(rows, tmp_path / "iterations.png") == ["iterations.png"]
+    assert (tmp_path / "iterations.png").stat().st_size > 0
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("ei_cache")

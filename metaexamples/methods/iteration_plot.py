@@ -12,8 +12,10 @@ from metaexamples.report import save_figure
 PANELS = (("accuracy", "accuracy (mean reward)"), ("novelty_rate", "novel share of valid samples"))
 
 
-def plot_iterations(rows: list[dict], path: Path) -> list[str]:
-    curves = []  # (job label, split, metric, xs, ys)
+def iteration_curves(rows: list[dict]) -> list[tuple]:
+    """(job label, split, metric, iterations, values) per job, split and panel metric; the label
+    is the report's run label (name + swept overrides), so the controls of one sweep differ."""
+    curves = []
     for row in rows:
         log = Path((row.get("train") or {}).get("iterations_file") or "")
         if not log.is_file():
@@ -24,7 +26,12 @@ def plot_iterations(rows: list[dict], path: Path) -> list[str]:
             for metric, _ in PANELS:
                 pts = [(r["iteration"], r[f"{split}/{metric}"]) for r in its if r.get(f"{split}/{metric}") is not None]
                 if pts:
-                    curves.append((row.get("run", "?"), split, metric, *zip(*pts)))
+                    curves.append((row.get("run_label") or row.get("run", "?"), split, metric, *zip(*pts)))
+    return curves
+
+
+def plot_iterations(rows: list[dict], path: Path) -> list[str]:
+    curves = iteration_curves(rows)
     if not curves:
         return []
     import matplotlib
