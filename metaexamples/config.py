@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
-from metaexamples.errors import ConfigError
+from metaexamples.errors import check_key
 
 @dataclass
 class PathsConfig:
@@ -138,11 +138,6 @@ def register_configs() -> None:
         cs.store(group="schema/method", name=name, node=method_class(name).config_schema or MethodConfig)
 
 
-def _check(ok: bool, key: str, msg: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}: {msg}")
-
-
 def validate(cfg: DictConfig) -> None:
     """Range and cross-field checks, the task's own included; the first failure raises a
     one-line ConfigError naming the key."""
@@ -151,32 +146,34 @@ def validate(cfg: DictConfig) -> None:
 
     task = task_class(cfg.task.name)
     stages = ("data", "train", *task.all_eval_stages())
-    _check(isinstance(cfg.get("seed"), int) and not isinstance(cfg.seed, bool), "seed",
+    check_key(isinstance(cfg.get("seed"), int) and not isinstance(cfg.seed, bool), "seed",
            f"must be an integer, got {cfg.get('seed')!r}")
     for stage in cfg.stages:
-        _check(stage in stages, "stages", f"unknown stage {stage!r} for task={task.name}; available: {', '.join(stages)}")
+        check_key(stage in stages, "stages",
+                  f"unknown stage {stage!r} for task={task.name}; available: {', '.join(stages)}")
     make_method(cfg.method.name).check_config(cfg, task)
-    _check(len(cfg.stages) > 0, "stages", f"is empty; pick at least one of: {', '.join(stages)}")
+    check_key(len(cfg.stages) > 0, "stages", f"is empty; pick at least one of: {', '.join(stages)}")
     t = cfg.train
     for key in ("max_steps", "batch_size", "grad_accum", "eval_steps", "log_steps", "eval_batches"):
-        _check(t[key] > 0, f"train.{key}", f"must be positive, got {t[key]}")
-    _check(0.0 <= t.min_lr_ratio <= 1.0, "train.min_lr_ratio", f"must be in [0, 1], got {t.min_lr_ratio}")
-    _check(t.weight_decay >= 0, "train.weight_decay", f"must be >= 0, got {t.weight_decay}")
-    _check(t.max_grad_norm >= 0, "train.max_grad_norm", f"must be >= 0 (0 = no clipping), got {t.max_grad_norm}")
-    _check(t.num_threads >= 0, "train.num_threads", f"must be >= 0 (0 = all cores), got {t.num_threads}")
-    _check(t.keep_checkpoints >= 0, "train.keep_checkpoints", f"must be >= 0 (0 = keep all), got {t.keep_checkpoints}")
-    _check(t.lr > 0, "train.lr", f"must be positive, got {t.lr}")
-    _check(t.warmup_steps >= 0, "train.warmup_steps", f"must be >= 0, got {t.warmup_steps}")
-    _check(t.save_steps >= 0, "train.save_steps", f"must be >= 0, got {t.save_steps}")
-    _check(t.precision in ("auto", "fp32", "bf16", "fp16"), "train.precision",
+        check_key(t[key] > 0, f"train.{key}", f"must be positive, got {t[key]}")
+    check_key(0.0 <= t.min_lr_ratio <= 1.0, "train.min_lr_ratio", f"must be in [0, 1], got {t.min_lr_ratio}")
+    check_key(t.weight_decay >= 0, "train.weight_decay", f"must be >= 0, got {t.weight_decay}")
+    check_key(t.max_grad_norm >= 0, "train.max_grad_norm", f"must be >= 0 (0 = no clipping), got {t.max_grad_norm}")
+    check_key(t.num_threads >= 0, "train.num_threads", f"must be >= 0 (0 = all cores), got {t.num_threads}")
+    check_key(t.keep_checkpoints >= 0, "train.keep_checkpoints",
+              f"must be >= 0 (0 = keep all), got {t.keep_checkpoints}")
+    check_key(t.lr > 0, "train.lr", f"must be positive, got {t.lr}")
+    check_key(t.warmup_steps >= 0, "train.warmup_steps", f"must be >= 0, got {t.warmup_steps}")
+    check_key(t.save_steps >= 0, "train.save_steps", f"must be >= 0, got {t.save_steps}")
+    check_key(t.precision in ("auto", "fp32", "bf16", "fp16"), "train.precision",
            f"unknown {t.precision!r}; available: auto, fp32, bf16, fp16")
-    _check(t.distributed in ("ddp", "fsdp"), "train.distributed",
+    check_key(t.distributed in ("ddp", "fsdp"), "train.distributed",
            f"unknown {t.distributed!r}; available: ddp, fsdp")
     m = cfg.model
     from metaexamples.models.loading import SOURCES, model_kind
 
-    _check(m.source in SOURCES, "model.source", f"unknown {m.source!r}; available: {', '.join(SOURCES)}")
-    _check(model_kind(m) in task.model_kinds, "model",
+    check_key(m.source in SOURCES, "model.source", f"unknown {m.source!r}; available: {', '.join(SOURCES)}")
+    check_key(model_kind(m) in task.model_kinds, "model",
            f"model={m.name} is a {model_kind(m)} model (model.source={m.source}) and task={task.name} takes "
            f"{' or '.join(task.model_kinds)} models")
     if m.source == "scratch" and not m.get("path"):
@@ -186,14 +183,15 @@ def validate(cfg: DictConfig) -> None:
     check_decoding(cfg.decoding, task.constraints)  # the task re-checks with its own constraints
     _check_greedy(cfg.decoding)
     mnt = cfg.decoding.get("max_new_tokens")
-    _check(mnt is None or mnt > 0, "decoding.max_new_tokens", f"must be positive (or null: the task's default), got {mnt}")
+    check_key(mnt is None or mnt > 0, "decoding.max_new_tokens",
+              f"must be positive (or null: the task's default), got {mnt}")
     e = cfg.eval
     for key in ("batch_size", "n_samples", "gen_batch_size", "calibration_buckets"):
-        _check(e[key] > 0, f"eval.{key}", f"must be positive, got {e[key]}")
+        check_key(e[key] > 0, f"eval.{key}", f"must be positive, got {e[key]}")
     lg = cfg.logger
-    _check(lg.backend in ("wandb", "none"), "logger.backend",
+    check_key(lg.backend in ("wandb", "none"), "logger.backend",
            f"unknown {lg.backend!r}; available: wandb, none")
-    _check(lg.mode in ("offline", "online"), "logger.mode",
+    check_key(lg.mode in ("offline", "online"), "logger.mode",
            f"unknown {lg.mode!r}; available: offline, online")
     _check_cache_dir(cfg)
     task.check_config(cfg)
@@ -207,15 +205,15 @@ def _check_arch(arch) -> None:
     for key in sizes:
         value = arch.get(key)
         if value is not None:
-            _check(isinstance(value, int) and not isinstance(value, bool) and value > 0, f"model.arch.{key}",
+            check_key(isinstance(value, int) and not isinstance(value, bool) and value > 0, f"model.arch.{key}",
                    f"must be a positive integer, got {value!r}")
     hidden, heads = arch.get("hidden_size"), arch.get("num_attention_heads")
     if hidden is not None and heads is not None:
-        _check(hidden % heads == 0, "model.arch.hidden_size",
+        check_key(hidden % heads == 0, "model.arch.hidden_size",
                f"({hidden}) must be a multiple of model.arch.num_attention_heads ({heads})")
     kv = arch.get("num_key_value_heads")
     if kv is not None and heads is not None:
-        _check(heads % kv == 0, "model.arch.num_key_value_heads",
+        check_key(heads % kv == 0, "model.arch.num_key_value_heads",
                f"({kv}) must divide model.arch.num_attention_heads ({heads})")
 
 
@@ -229,7 +227,7 @@ def _check_greedy(dec) -> None:
     if not dec.do_sample and dec.temperature not in (0, 1.0):
         ignored.insert(0, ("temperature", dec.temperature))
     for key, value in ignored:
-        _check(False, f"decoding.{key}", f"{value} has no effect with greedy decoding ({why}); drop it, "
+        check_key(False, f"decoding.{key}", f"{value} has no effect with greedy decoding ({why}); drop it, "
                "or sample with decoding=sample (or low_temp, top_k, top_p) to use it")
 
 
@@ -241,7 +239,7 @@ def _check_cache_dir(cfg) -> None:
     p = root
     while not p.exists() and p != p.parent:
         p = p.parent
-    _check(p.is_dir(), "paths.cache_dir", f"{p} is a file, not a folder; point paths.cache_dir "
+    check_key(p.is_dir(), "paths.cache_dir", f"{p} is a file, not a folder; point paths.cache_dir "
            "(or $METAEXAMPLES_CACHE) at a folder")
 
 

@@ -8,3 +8,8 @@ class ConfigError(ValueError):
 def require(condition: bool, message: str) -> None:
     if not condition:
         raise ConfigError(message)
+
+
+def check_key(ok: bool, key: str, msg: str) -> None:
+    """`require` for a config key: the message is `<key>: <msg>`."""
+    require(ok, f"{key}: {msg}")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from metaexamples.errors import ConfigError
-from metaexamples.io import atomic_dir, file_sha256, stable_hash, write_json, write_jsonl
+from metaexamples.io import atomic_dir, file_sha256, read_jsonl, stable_hash, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,14 @@ def build_jsonl_splits(folder: Path, data_format: int, key: dict,
                                     "files": file_hashes(tmp)})
 
     return build_once(folder, build)
+
+
+def read_jsonl_split(folder: Path, split: str) -> list[dict]:
+    """The rows of one split written by `build_jsonl_splits`; a missing file is one clear error."""
+    path = Path(folder) / f"{split}.jsonl"
+    if not path.exists():
+        raise ConfigError(f"{path}: missing; run the data stage (stages=[data])")
+    return read_jsonl(path)
 
 
 def require_intact(folder: Path, what: str) -> Path:

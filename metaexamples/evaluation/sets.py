@@ -35,7 +35,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from metaexamples.errors import ConfigError
+from metaexamples.errors import ConfigError, check_key
 from metaexamples.evaluation.diversity import (completion_embeddings, distinct_n, mean_pairwise_cosine_distance,
                                                self_bleu)
 from metaexamples.evaluation.metrics import pass_at_k
@@ -45,11 +45,6 @@ log = logging.getLogger(__name__)
 
 PER_PROMPT = ("accuracy", "distinct_1", "distinct_2", "self_bleu", "coverage", "distinct_correct", "semantic")
 SAMPLE_COLUMNS = ("id", "sample", "text", "verdict", "reward", "novel")
-
-
-def _check(ok: bool, key: str, msg: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}: {msg}")
 
 
 def output_of(row: dict) -> tuple:
@@ -130,10 +125,10 @@ def run_eval_sets(cfg, task, model, tokenizer, run_dir: Path, tracker) -> dict:
 
     e = cfg.eval
     n, ks = int(e.set_samples), [int(k) for k in e.set_ks]
-    _check(e.set_problems > 0, "eval.set_problems", f"must be positive, got {e.set_problems}")
-    _check(n >= 2, "eval.set_samples", f"must be >= 2 (Self-BLEU compares a sample with the others), got {n}")
+    check_key(e.set_problems > 0, "eval.set_problems", f"must be positive, got {e.set_problems}")
+    check_key(n >= 2, "eval.set_samples", f"must be >= 2 (Self-BLEU compares a sample with the others), got {n}")
     for k in ks:
-        _check(1 <= k <= n, "eval.set_ks", f"pass@{k} needs 1 <= k <= eval.set_samples ({n})")
+        check_key(1 <= k <= n, "eval.set_ks", f"pass@{k} needs 1 <= k <= eval.set_samples ({n})")
     problems = task.problems("heldout", limit=int(e.set_problems))
     if not problems:
         raise ConfigError(f"eval.set_problems: task={task.name} has no held-out problems")

@@ -51,7 +51,7 @@ import torch
 from torch import nn
 
 from metaexamples.config import MethodConfig
-from metaexamples.errors import ConfigError
+from metaexamples.errors import ConfigError, check_key
 from metaexamples.methods import Method
 from metaexamples.methods.set_objective import DIVERSITIES, FORMS, output_key, set_advantages
 from metaexamples.tasks import ReportTable
@@ -200,10 +200,6 @@ def warm_start(cfg, task) -> tuple[str, dict]:
 
 
 # --- the method ------------------------------------------------------------------------------------------
-def _check(ok: bool, key: str, msg: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}: {msg}")
-
 
 class Polychromic(Method):
     name = "polychromic"
@@ -213,22 +209,22 @@ class Polychromic(Method):
     def check(self, cfg, task) -> None:
         super().check(cfg, task)
         m = cfg.method
-        _check(m.lam >= 0, "method.lam", f"must be >= 0, got {m.lam}")
-        _check(m.form in FORMS, "method.form", f"unknown {m.form!r}; available: {', '.join(FORMS)}")
+        check_key(m.lam >= 0, "method.lam", f"must be >= 0, got {m.lam}")
+        check_key(m.form in FORMS, "method.form", f"unknown {m.form!r}; available: {', '.join(FORMS)}")
         known = tuple(getattr(task, "diversities", DIVERSITIES))
-        _check(m.diversity in known, "method.diversity",
+        check_key(m.diversity in known, "method.diversity",
                f"unknown {m.diversity!r} for task={task.name}; available: {', '.join(known)}")
-        _check(m.set_size >= 2, "method.set_size", f"must be >= 2 (a set of one has no diversity), got {m.set_size}")
-        _check(m.n_samples > m.set_size, "method.n_samples",
+        check_key(m.set_size >= 2, "method.set_size", f"must be >= 2 (a set of one has no diversity), got {m.set_size}")
+        check_key(m.n_samples > m.set_size, "method.n_samples",
                f"n ({m.n_samples}) must be larger than method.set_size ({m.set_size}): with n <= s no sample "
                "has a set credit of its own")
-        _check(m.n_samples >= 4, "method.n_samples", f"must be >= 4, got {m.n_samples}")
+        check_key(m.n_samples >= 4, "method.n_samples", f"must be >= 4, got {m.n_samples}")
         for key in ("prompts_per_update", "ppo_epochs", "minibatch_size", "rollout_batch_size", "max_sets"):
-            _check(m[key] > 0, f"method.{key}", f"must be positive, got {m[key]}")
-        _check(m.clip_eps > 0, "method.clip_eps", f"must be positive, got {m.clip_eps}")
-        _check(m.kl_coef >= 0, "method.kl_coef", f"must be >= 0, got {m.kl_coef}")
-        _check(m.lr is None or m.lr > 0, "method.lr", f"must be positive, got {m.lr}")
-        _check(m.warmup_steps >= 0, "method.warmup_steps", f"must be >= 0, got {m.warmup_steps}")
+            check_key(m[key] > 0, f"method.{key}", f"must be positive, got {m[key]}")
+        check_key(m.clip_eps > 0, "method.clip_eps", f"must be positive, got {m.clip_eps}")
+        check_key(m.kl_coef >= 0, "method.kl_coef", f"must be >= 0, got {m.kl_coef}")
+        check_key(m.lr is None or m.lr > 0, "method.lr", f"must be positive, got {m.lr}")
+        check_key(m.warmup_steps >= 0, "method.warmup_steps", f"must be >= 0, got {m.warmup_steps}")
 
     def train(self, cfg, task, run_dir: Path, tracker) -> dict:
         from omegaconf import OmegaConf, open_dict

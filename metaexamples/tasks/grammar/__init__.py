@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from metaexamples.errors import ConfigError
+from metaexamples.errors import ConfigError, check_key
 from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Task, Verdict
 from metaexamples.tasks.grammar.config import ConditionConfig, CorpusConfig, DataConfig, GrammarConfig
 
@@ -41,11 +41,6 @@ SUMMARY_KEYS = [("Valid PPL", "ppl.valid_ppl"), ("Invalid PPL", "ppl.invalid_ppl
                 ("Validity rate", "gen.validity_rate")]
 CONDITION_ORDER = {"examples": 0, "meta_1pct": 1, "meta_5pct": 2, "meta_10pct": 3}
 META_KINDS = ("judgment", "contrast", "rule")
-
-
-def _check(ok: bool, key: str, msg: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}: {msg}")
 
 
 class GrammarTask(Task):
@@ -87,28 +82,28 @@ class GrammarTask(Task):
     @classmethod
     def check_config(cls, cfg) -> None:
         g = cfg.grammar
-        _check(g.min_len >= 1, "grammar.min_len", f"must be >= 1, got {g.min_len}")
-        _check(g.min_len <= g.max_len, "grammar.min_len",
+        check_key(g.min_len >= 1, "grammar.min_len", f"must be >= 1, got {g.min_len}")
+        check_key(g.min_len <= g.max_len, "grammar.min_len",
                f"min_len ({g.min_len}) must be <= grammar.max_len ({g.max_len})")
         c = cfg.condition
-        _check(0.0 <= c.meta_fraction <= 1.0, "condition.meta_fraction",
+        check_key(0.0 <= c.meta_fraction <= 1.0, "condition.meta_fraction",
                f"must be in [0, 1], got {c.meta_fraction}")
         for kind, w in c.meta_kinds.items():
-            _check(kind in META_KINDS, f"condition.meta_kinds.{kind}",
+            check_key(kind in META_KINDS, f"condition.meta_kinds.{kind}",
                    f"unknown metaexample kind; available: {', '.join(META_KINDS)}")
-            _check(w >= 0, f"condition.meta_kinds.{kind}", f"weight must be >= 0, got {w}")
+            check_key(w >= 0, f"condition.meta_kinds.{kind}", f"weight must be >= 0, got {w}")
         d = cfg.data
-        _check(0.0 <= d.synthetic_mix_ratio <= 1.0, "data.synthetic_mix_ratio",
+        check_key(0.0 <= d.synthetic_mix_ratio <= 1.0, "data.synthetic_mix_ratio",
                f"must be in [0, 1], got {d.synthetic_mix_ratio}")
-        _check(0.0 <= d.random_negative_fraction <= 1.0, "data.random_negative_fraction",
+        check_key(0.0 <= d.random_negative_fraction <= 1.0, "data.random_negative_fraction",
                f"must be in [0, 1], got {d.random_negative_fraction}")
         for key in ("num_symbols", "num_foreign", "n_train_items", "n_eval", "n_test", "block_size"):
-            _check(d[key] > 0, f"data.{key}", f"must be positive, got {d[key]}")
-        _check(d.block_size >= g.max_len + 16, "data.block_size",
+            check_key(d[key] > 0, f"data.{key}", f"must be positive, got {d[key]}")
+        check_key(d.block_size >= g.max_len + 16, "data.block_size",
                f"({d.block_size}) must hold a whole item: >= grammar.max_len + 16")
         dec = cfg.decoding
-        _check(dec.seed_symbols >= 0, "decoding.seed_symbols", f"must be >= 0, got {dec.seed_symbols}")
-        _check(dec.seed_symbols < g.max_len, "decoding.seed_symbols",
+        check_key(dec.seed_symbols >= 0, "decoding.seed_symbols", f"must be >= 0, got {dec.seed_symbols}")
+        check_key(dec.seed_symbols < g.max_len, "decoding.seed_symbols",
                f"({dec.seed_symbols}) must be < grammar.max_len ({g.max_len})")
 
     # -- data -----------------------------------------------------------------------------

@@ -31,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from metaexamples.data.cache import read_jsonl_split
 from metaexamples.errors import ConfigError
-from metaexamples.io import read_json, read_jsonl
+from metaexamples.io import read_json
 
 SPLITS = ("train", "eval", "test_valid", "test_invalid")
 
@@ -72,10 +73,7 @@ class DataBundle:
         return make_language(self.grammar, num_symbols=len(self.symbol_ids))
 
     def split(self, name: str) -> list[dict]:
-        path = self.folder / f"{name}.jsonl"
-        if not path.exists():
-            raise ConfigError(f"{path}: missing; run the data stage (stages=[data])")
-        return read_jsonl(path)
+        return read_jsonl_split(self.folder, name)
 
     def blocks(self, name: str = "train") -> np.ndarray:
         path = self.folder / f"{name}_blocks.npy"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from metaexamples.errors import ConfigError
+from metaexamples.errors import ConfigError, check_key
 from metaexamples.tasks import Problem, ReportTable, Task, Verdict
 from metaexamples.tasks.numeric.config import NumericConfig
 
@@ -40,11 +40,6 @@ REPORT_COLUMNS = [
     ("can_add acc (ood_types)", "numeric.test_ood_types.bool_accuracy"),
     ("unparseable", "numeric.n_unparseable"),
 ]
-
-
-def _check(ok: bool, key: str, msg: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}: {msg}")
 
 
 class NumericTask(Task):
@@ -97,30 +92,31 @@ class NumericTask(Task):
         from metaexamples.tasks.numeric.data import DATASETS, PRESETS, SPLITS, answer_question
 
         t = cfg.task
-        _check(t.dataset in DATASETS, "task.dataset", f"unknown dataset {t.dataset!r}; available: {', '.join(DATASETS)}")
-        _check(t.preset in PRESETS, "task.preset", f"unknown preset {t.preset!r}; available: {', '.join(PRESETS)}")
+        check_key(t.dataset in DATASETS, "task.dataset",
+                  f"unknown dataset {t.dataset!r}; available: {', '.join(DATASETS)}")
+        check_key(t.preset in PRESETS, "task.preset", f"unknown preset {t.preset!r}; available: {', '.join(PRESETS)}")
         splits = SPLITS[t.dataset]
         for split, n in (t.sizes or {}).items():
             if n is None:
                 continue
-            _check(split in splits or split == "test", f"task.sizes.{split}",
+            check_key(split in splits or split == "test", f"task.sizes.{split}",
                    f"{split} is not a split of task.dataset={t.dataset} (its splits: {', '.join(splits)})")
-            _check(isinstance(n, int) and not isinstance(n, bool) and n > 0, f"task.sizes.{split}",
+            check_key(isinstance(n, int) and not isinstance(n, bool) and n > 0, f"task.sizes.{split}",
                    f"split {split!r} would be empty ({n!r}); sizes must be positive")
         for split in t.eval_splits or []:
-            _check(split in splits[1:] or split == CUSTOM_SPLIT, "task.eval_splits",
+            check_key(split in splits[1:] or split == CUSTOM_SPLIT, "task.eval_splits",
                    f"unknown split {split!r} for task.dataset={t.dataset}; available: {', '.join(splits[1:])}, "
                    f"{CUSTOM_SPLIT}")
         if t.eval_splits is not None:
-            _check(len(t.eval_splits) > 0, "task.eval_splits", "is empty; null scores every test split")
-            _check(CUSTOM_SPLIT not in t.eval_splits or len(t.questions) > 0, "task.eval_splits",
+            check_key(len(t.eval_splits) > 0, "task.eval_splits", "is empty; null scores every test split")
+            check_key(CUSTOM_SPLIT not in t.eval_splits or len(t.questions) > 0, "task.eval_splits",
                    f"split {CUSTOM_SPLIT!r} is empty: it holds task.questions, and there are none")
         for i, question in enumerate(t.questions):
             try:
                 answer_question(question)
             except ConfigError as exc:
                 raise ConfigError(f"task.questions[{i}]: {exc}") from None
-        _check(not cfg.train.lora.enabled, "train.lora.enabled",
+        check_key(not cfg.train.lora.enabled, "train.lora.enabled",
                "LoRA is for Hugging Face causal LMs; the numeric models train in full (set it to false)")
         if cfg.model.get("source") == "numeric":
             from metaexamples.models.loading import numeric_arch
@@ -174,7 +170,7 @@ class NumericTask(Task):
 
     def rows(self, split: str) -> list[dict]:
         """The problems of a split (dicts, `data.py`); `custom` = task.questions."""
-        from metaexamples.io import read_jsonl
+        from metaexamples.data.cache import read_jsonl_split
         from metaexamples.tasks.numeric.data import answer_question
 
         if split not in self._rows:
@@ -185,10 +181,7 @@ class NumericTask(Task):
             else:
                 if self.folder is None:
                     self.load_data()
-                path = self.folder / f"{split}.jsonl"
-                if not path.exists():
-                    raise ConfigError(f"{path}: missing; run the data stage (stages=[data])")
-                self._rows[split] = read_jsonl(path)
+                self._rows[split] = read_jsonl_split(self.folder, split)
         return self._rows[split]
 
     def eval_splits(self) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from metaexamples.errors import ConfigError
+from metaexamples.errors import ConfigError, check_key
 from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Task, Verdict
 from metaexamples.tasks.procedural.config import ProceduralConfig
 
@@ -33,11 +33,6 @@ REPORT_COLUMNS = [
     ("Timeout", "verify.test.verdicts.timeout"), ("Memory", "verify.test.verdicts.memory"),
     ("Output", "verify.test.verdicts.output_limit"), ("Forbidden", "verify.test.verdicts.forbidden"),
 ]
-
-
-def _check(ok: bool, key: str, msg: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}: {msg}")
 
 
 class ProceduralTask(Task):
@@ -77,33 +72,35 @@ class ProceduralTask(Task):
         from metaexamples.tasks.procedural.splits import _difficulty_range
 
         t = cfg.task
-        _check(t.kind in KIND_CHOICES, "task.kind", f"unknown {t.kind!r}; available: {', '.join(KIND_CHOICES)}")
-        _check(t.answer in ANSWER_FORMATS, "task.answer", f"unknown {t.answer!r}; available: {', '.join(ANSWER_FORMATS)}")
-        _check(t.prompt_format in ("auto", "chat", "plain"), "task.prompt_format",
+        check_key(t.kind in KIND_CHOICES, "task.kind", f"unknown {t.kind!r}; available: {', '.join(KIND_CHOICES)}")
+        check_key(t.answer in ANSWER_FORMATS, "task.answer",
+                  f"unknown {t.answer!r}; available: {', '.join(ANSWER_FORMATS)}")
+        check_key(t.prompt_format in ("auto", "chat", "plain"), "task.prompt_format",
                f"unknown {t.prompt_format!r}; available: auto, chat, plain")
-        _check(t.sandbox in ("auto", "bubblewrap", "process"), "task.sandbox",
+        check_key(t.sandbox in ("auto", "bubblewrap", "process"), "task.sandbox",
                f"unknown {t.sandbox!r}; available: auto, bubblewrap, process")
         lo, hi = _difficulty_range(list(t.difficulty), "task.difficulty")
         _difficulty_range(list(t.ood_difficulty), "task.ood_difficulty")
-        _check(t.ood_difficulty[0] > hi, "task.ood_difficulty",
+        check_key(t.ood_difficulty[0] > hi, "task.ood_difficulty",
                f"{list(t.ood_difficulty)} must lie above task.difficulty [{lo}, {hi}]")
         for split in SPLITS:
-            _check(t[f"n_{split}"] >= 0, f"task.n_{split}", f"must be >= 0, got {t[f'n_{split}']}")
+            check_key(t[f"n_{split}"] >= 0, f"task.n_{split}", f"must be >= 0, got {t[f'n_{split}']}")
         for split in t.eval_splits:
-            _check(split in SPLITS, "task.eval_splits", f"unknown split {split!r}; available: {', '.join(SPLITS)}")
-            _check(t[f"n_{split}"] > 0, "task.eval_splits", f"split {split!r} is empty (task.n_{split}=0)")
-        _check(t.n_samples > 0, "task.n_samples", f"must be positive, got {t.n_samples}")
+            check_key(split in SPLITS, "task.eval_splits", f"unknown split {split!r}; available: {', '.join(SPLITS)}")
+            check_key(t[f"n_{split}"] > 0, "task.eval_splits", f"split {split!r} is empty (task.n_{split}=0)")
+        check_key(t.n_samples > 0, "task.n_samples", f"must be positive, got {t.n_samples}")
         for k in t.pass_k:
-            _check(1 <= k <= t.n_samples, "task.pass_k", f"pass@{k} needs 1 <= k <= task.n_samples ({t.n_samples})")
-        _check(t.max_new_tokens is None or t.max_new_tokens > 0, "task.max_new_tokens",
+            check_key(1 <= k <= t.n_samples, "task.pass_k", f"pass@{k} needs 1 <= k <= task.n_samples ({t.n_samples})")
+        check_key(t.max_new_tokens is None or t.max_new_tokens > 0, "task.max_new_tokens",
                f"must be positive, got {t.max_new_tokens}")
         for key in ("timeout_s", "memory_mb", "max_output_bytes", "block_size"):
-            _check(t[key] > 0, f"task.{key}", f"must be positive, got {t[key]}")
-        _check(t.workers >= 0, "task.workers", f"must be >= 0, got {t.workers}")
+            check_key(t[key] > 0, f"task.{key}", f"must be positive, got {t[key]}")
+        check_key(t.workers >= 0, "task.workers", f"must be >= 0, got {t.workers}")
         dec = cfg.decoding  # the grammar task's decoding keys would be ignored here without a word
-        _check(dec.get("max_new_tokens") is None, "decoding.max_new_tokens",
+        check_key(dec.get("max_new_tokens") is None, "decoding.max_new_tokens",
                f"task=procedural does not read it; set task.max_new_tokens={dec.get('max_new_tokens')} instead")
-        _check(dec.seed_symbols == 0, "decoding.seed_symbols", "the grammar task's setting; task=procedural has none")
+        check_key(dec.seed_symbols == 0, "decoding.seed_symbols",
+                  "the grammar task's setting; task=procedural has none")
         if t.sandbox == "bubblewrap":  # asked for explicitly: refuse now, not after training
             from metaexamples.sandbox import Sandbox
 
@@ -151,13 +148,10 @@ class ProceduralTask(Task):
         return {"folder": str(self.folder), "counts": manifest["counts"]}
 
     def rows(self, split: str) -> list[dict]:
-        from metaexamples.io import read_jsonl
+        from metaexamples.data.cache import read_jsonl_split
 
         if split not in self._problems:
-            path = self.folder / f"{split}.jsonl"
-            if not path.exists():
-                raise ConfigError(f"{path}: missing; run the data stage (stages=[data])")
-            self._problems[split] = read_jsonl(path)
+            self._problems[split] = read_jsonl_split(self.folder, split)
         return self._problems[split]
 
     # -- prompts, problems and the verifier -----------------------------------------------
