@@ -81,21 +81,26 @@ def score_strings(model, prompt_ids: list[int], bodies: list[list[int]], suffix_
     return results
 
 
+def tree_plan(seqs: list[list[int]], batch_size: int) -> tuple[prefix_tree.PrefixTree, list[list]]:
+    """The prefix tree of `seqs` and its chunks grouped into forwards of about `batch_size`
+    strings' worth of tokens. A node runs if it has children (its hidden state predicts them);
+    that set is closed under parents, as preorder chunks need. Leaves never run."""
+    tree = prefix_tree.build_tree(seqs)
+    order = prefix_tree.preorder(tree, [bool(c) for c in tree.children])
+    chunks = prefix_tree.chunks(tree, order, CHUNK_NODES)
+    mean_len = sum(map(len, seqs)) / max(len(seqs), 1)
+    per_forward = max(1, round(batch_size * mean_len / CHUNK_NODES))
+    return tree, [chunks[i:i + per_forward] for i in range(0, len(chunks), per_forward)]
+
+
 def _tree_nll(decoder, weight: torch.Tensor, seqs: list[list[int]], n_prompt: int, batch_size: int,
               additive: torch.dtype | None) -> torch.Tensor:
     """Summed NLL of tokens n_prompt.. of each sequence, float64 [len(seqs)], one body
     position and one normaliser per distinct prefix (`additive`: see forward_inputs)."""
     device = weight.device
-    tree = prefix_tree.build_tree(seqs)
-    # A node's hidden state is needed if it has children (it predicts them); the run set is
-    # closed under parents, as preorder chunks need.
-    order = prefix_tree.preorder(tree, [bool(c) for c in tree.children])
-    chunks = prefix_tree.chunks(tree, order, CHUNK_NODES)
-    mean_len = sum(map(len, seqs)) / max(len(seqs), 1)
-    per_forward = max(1, round(batch_size * mean_len / CHUNK_NODES))
+    tree, groups = tree_plan(seqs, batch_size)
     logp = torch.zeros(len(tree.token), dtype=torch.float64)  # log p(node's token | parent's prefix)
-    for start in range(0, len(chunks), per_forward):
-        group = chunks[start:start + per_forward]
+    for group in groups:
         inputs = {k: v.to(device) for k, v in prefix_tree.forward_inputs(tree, group, additive).items()}
         hidden = decoder(**inputs, use_cache=False).last_hidden_state
         # The run's nodes (not the prepended ancestors, not padding) that predict scored tokens.
@@ -159,10 +164,21 @@ def logsumexp_of_head(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     overflow, or a sum too small to be accurate) are redone with torch.logsumexp."""
     vocab = weight.shape[0]
     rows, cols = CPU_BLOCK if x.device.type == "cpu" else (max(1, 2**28 // vocab), vocab)
+    # One reused block buffer: a fresh 4 MB tensor per block costs its page faults every time
+    # (~10% of the whole scorer on `tiny`). Half precision is widened before exp, as before.
+    buffer = torch.empty(min(rows, x.shape[0]) * cols, dtype=x.dtype, device=x.device) \
+        if x.dtype == torch.float32 else None
     out = []
     for i in range(0, x.shape[0], rows):
         xs = x[i:i + rows]
-        total = sum((xs @ weight[j:j + cols].T).float().exp_().sum(dim=-1) for j in range(0, vocab, cols))
+        total = torch.zeros(len(xs), dtype=torch.float32, device=x.device)
+        for j in range(0, vocab, cols):
+            w = weight[j:j + cols]
+            if buffer is not None:
+                block = torch.mm(xs, w.T, out=buffer[:len(xs) * len(w)].view(len(xs), len(w))).exp_()
+            else:
+                block = (xs @ w.T).float().exp_()
+            total += block.sum(dim=-1)
         lse = total.log()
         bad = ~torch.isfinite(lse) | (lse < -60)
         if bad.any():
