@@ -174,6 +174,31 @@ def test_resume_with_another_config_is_refused(grammar_run, cache):
     assert len(errors) == 1 and "method" in errors[0] and "new run folder" in errors[0], proc.stderr[-2000:]
 
 
+def test_grammar_novelty_counts_the_loops_own_selections_as_seen(grammar_run, compose_cfg, tokenizer, cache):
+    """A string the loop selected and fine-tuned on is memorised, not novel: the recorded
+    novel_valid equals a recount that excludes the training strings and every selection so far."""
+    from metaexamples.tasks import make_task
+
+    task = make_task(compose_cfg(GRAMMAR[:4], cache_dir=cache), tokenizer, cache)
+    task.prepare_data()
+    rows = read_jsonl(grammar_run / "iterations.jsonl")
+    seen: set = set()
+    for it in (1, 2):
+        selected = read_jsonl(grammar_run / f"iter_{it}" / "selected.jsonl")
+        assert all(r["how"] == "valid" and r["extracted"] for r in selected)
+        seen |= {tuple(r["extracted"]) for r in selected}
+        samples = read_jsonl(grammar_run / f"iter_{it}" / "eval_heldout.jsonl")
+        valid = [tuple(r["extracted"]) for r in samples if r["verdict"] == "valid"]
+        novel = [v for v in valid if v not in seen and v not in task.bundle.train_strings]
+        assert rows[it]["heldout/novel_valid"] == len(novel)
+    # With teeth: samples repeating a selected (non-training) string are novel only without `seen`.
+    fresh = [list(v) for v in seen if v not in task.bundle.train_strings]
+    assert fresh, "the smoke loop selected only training strings"
+    repeats = [{"verdict": "valid", "extracted": v} for v in fresh for _ in range(2)]
+    assert task.sample_metrics(repeats)["novel_valid"] == len(repeats)
+    assert task.sample_metrics(repeats, fresh)["novel_valid"] == 0
+
+
 @pytest.mark.parametrize("override,key", [
     ("method.k=0", "method.k"),
     ("method.iterations=0", "method.iterations"),

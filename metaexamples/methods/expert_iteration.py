@@ -181,7 +181,7 @@ class ExpertIteration(Method):
                 done = rollouts(current, tokenizer, task, problems, int(m.k), cfg.decoding,
                                 seed=int(cfg.seed) * 1000 + it, batch_size=int(cfg.eval.gen_batch_size))
                 chosen = select(done, int(m.m), m.control)
-                selected_rows = [self._row(r.problem, r.tokens, r.verdict.kind) for r in chosen]
+                selected_rows = [self._row(r.problem, r.tokens, r.verdict.kind, r.verdict.extracted) for r in chosen]
                 if m.rationalize:
                     solved = {r.problem.id for r in chosen}
                     selected_rows += [self._row(p, task.reference_completion(p), "rationalized")
@@ -195,7 +195,11 @@ class ExpertIteration(Method):
             fit = self._fine_tune(cfg, task, start, tokenizer, data, folder, int(m.steps or cfg.train.max_steps))
             current = self._load(cfg, task, str(folder / "model"))
             extra = {**generated, "selected": len(selected_rows), "train_examples": len(train_rows), **fit}
-            rows.append(self._finish(cfg, task, run_dir, tracker, it, current, tokenizer, log_path, config_key, extra))
+            # Everything selected so far is what the model has been fine-tuned on (rest_em: the
+            # union; star: the chain of models), so its novelty counts all of it as seen.
+            seen = [r["extracted"] for s in accepted_sets for r in s if r.get("extracted") is not None]
+            rows.append(self._finish(cfg, task, run_dir, tracker, it, current, tokenizer, log_path, config_key, extra,
+                                     seen))
 
         final = Path(rows[-1]["model"]) if rows[-1]["model"] else None
         self._publish(final, current, tokenizer, run_dir / "model")
@@ -209,8 +213,9 @@ class ExpertIteration(Method):
 
     # -- pieces -----------------------------------------------------------------------------
     @staticmethod
-    def _row(problem, completion: list[int], how: str) -> dict:
-        return {"id": problem.id, "prompt_ids": list(problem.prompt_ids), "completion_ids": list(completion), "how": how}
+    def _row(problem, completion: list[int], how: str, extracted=None) -> dict:
+        row = {"id": problem.id, "prompt_ids": list(problem.prompt_ids), "completion_ids": list(completion), "how": how}
+        return row if extracted is None else {**row, "extracted": extracted}
 
     @staticmethod
     def _examples(rows: list[dict], tokenizer, block_size: int):
@@ -265,7 +270,7 @@ class ExpertIteration(Method):
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
 
-    def _evaluate(self, cfg, task, model, tokenizer, it: int, folder: Path) -> dict:
+    def _evaluate(self, cfg, task, model, tokenizer, it: int, folder: Path, seen: list) -> dict:
         m = cfg.method
         out: dict = {}
         for split in m.eval_splits:
@@ -274,14 +279,14 @@ class ExpertIteration(Method):
                             seed=int(cfg.seed) * 1000 + 500 + it, batch_size=int(cfg.eval.gen_batch_size))
             rows = rollout_rows(done)
             write_jsonl(folder / f"eval_{split}.jsonl", rows)
-            metrics = {**verified_metrics(rows, [int(k) for k in m.eval_ks]), **task.sample_metrics(rows)}
+            metrics = {**verified_metrics(rows, [int(k) for k in m.eval_ks]), **task.sample_metrics(rows, seen)}
             out.update(flatten(split, metrics))
         return out
 
     def _finish(self, cfg, task, run_dir: Path, tracker, it: int, model, tokenizer, log_path: Path,
-                config_key: dict, extra: dict) -> dict:
+                config_key: dict, extra: dict, seen: list = ()) -> dict:
         folder = run_dir / f"iter_{it}"
-        metrics = self._evaluate(cfg, task, model, tokenizer, it, folder)
+        metrics = self._evaluate(cfg, task, model, tokenizer, it, folder, list(seen))
         row = {"iteration": it, **extra, **metrics,
                "model": str(folder / "model") if (folder / "model").exists() else None}
         write_json(folder / "metrics.json", {**row, "config": config_key})

@@ -147,9 +147,11 @@ class Task:
         has one (procedural problems); None where it has none (grammar generation)."""
         return None
 
-    def sample_metrics(self, rows: list[dict]) -> dict:
+    def sample_metrics(self, rows: list[dict], seen: list = ()) -> dict:
         """Task-specific figures over verified samples (rows with "verdict", "extracted"),
-        beside accuracy and pass@k; e.g. novelty for grammars."""
+        beside accuracy and pass@k; e.g. novelty for grammars. `seen`: the extracted outputs
+        a method has fine-tuned the model on (its own training data, which novelty must count
+        as known, like the task's training data)."""
         return {}
 
     def sampling(self, dec) -> SamplingSpec:

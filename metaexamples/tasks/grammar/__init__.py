@@ -161,13 +161,15 @@ class GrammarTask(Task):
         return SamplingSpec(stop_ids=b.close_ids, constraint=constraint,
                             max_new_tokens=default_max_new_tokens(dec, int(b.grammar["max_len"]), len(b.close_ids)))
 
-    def sample_metrics(self, rows: list[dict]) -> dict:
-        """validity_rate, failure kinds, novel_valid (valid and not a training string: a loop that
-        only memorises shows here) and unique_valid, as eval_gen defines them."""
+    def sample_metrics(self, rows: list[dict], seen: list = ()) -> dict:
+        """validity_rate, failure kinds, novel_valid (valid, not a training string and not one
+        the method fine-tuned on (`seen`): a loop that only memorises, the data or its own
+        selections, shows here) and unique_valid, as eval_gen defines them."""
         from metaexamples.tasks.grammar.metrics import FAILURE_KINDS
 
         valid = [tuple(r["extracted"]) for r in rows if r["verdict"] == "valid"]
-        novel = [s for s in valid if s not in self.bundle.train_strings]
+        selected = {tuple(s) for s in seen}
+        novel = [s for s in valid if s not in self.bundle.train_strings and s not in selected]
         return {"validity_rate": len(valid) / len(rows) if rows else 0.0,
                 "failures": {k: sum(r["verdict"] == k for r in rows) for k in FAILURE_KINDS},
                 "novel_valid": len(novel), "novelty_rate": len(novel) / len(valid) if valid else 0.0,
