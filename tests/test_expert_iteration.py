@@ -191,6 +191,16 @@ def test_grammar_novelty_counts_the_loops_own_selections_as_seen(grammar_run, co
         valid = [tuple(r["extracted"]) for r in samples if r["verdict"] == "valid"]
         novel = [v for v in valid if v not in seen and v not in task.bundle.train_strings]
         assert rows[it]["heldout/novel_valid"] == len(novel)
+    # The final model's eval_gen counts them as known too (<run>/trained_on.jsonl, the union).
+    from metaexamples.methods import trained_on
+
+    assert {tuple(x) for x in trained_on(grammar_run)} == seen
+    gen_samples = read_jsonl(grammar_run / "eval_gen" / "samples.jsonl")
+    for g in gen_samples:
+        if g["verdict"] == "valid":
+            assert g["novel"] == (tuple(g["symbols"]) not in seen | task.bundle.train_strings)
+    gen = json.loads((grammar_run / "results.json").read_text())["gen"]
+    assert gen["novel_valid"] == sum(bool(g["novel"]) for g in gen_samples)
     # With teeth: samples repeating a selected (non-training) string are novel only without `seen`.
     fresh = [list(v) for v in seen if v not in task.bundle.train_strings]
     assert fresh, "the smoke loop selected only training strings"

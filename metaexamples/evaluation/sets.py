@@ -114,9 +114,13 @@ def metrics_from_samples(rows: list[dict], embeddings: np.ndarray | None, ks: Se
     return out
 
 
-def training_outputs(task):
-    """The task's training outputs for novelty (the grammar task: its training strings), or None."""
-    return getattr(getattr(task, "bundle", None), "train_strings", None)
+def training_outputs(task, run_dir: Path):
+    """The outputs novelty counts as known (the grammar task: its training strings, plus what a
+    method fine-tuned this run's model on), or None where the task has no such notion."""
+    from metaexamples.methods import trained_on
+
+    data = getattr(getattr(task, "bundle", None), "train_strings", None)
+    return None if data is None else data | {tuple(x) for x in trained_on(run_dir)}
 
 
 def run_eval_sets(cfg, task, model, tokenizer, run_dir: Path, tracker) -> dict:
@@ -138,7 +142,7 @@ def run_eval_sets(cfg, task, model, tokenizer, run_dir: Path, tracker) -> dict:
     stop = task.sampling(cfg.decoding).stop_ids
     done = rollouts(model, tokenizer, task, problems, n, cfg.decoding, seed=int(cfg.seed) + 7919,
                     batch_size=int(e.gen_batch_size))
-    train_outputs = training_outputs(task)
+    train_outputs = training_outputs(task, run_dir)
     rows = []
     for r in done:
         extracted = r.verdict.extracted

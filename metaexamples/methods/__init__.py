@@ -15,6 +15,19 @@ from metaexamples.errors import ConfigError
 from metaexamples.registry import Registry
 
 
+# Outputs a method fine-tuned this run's model on beyond the task's own data (expert
+# iteration's selections), one {"extracted": ...} per line: novelty must count them as seen.
+TRAINED_ON = "trained_on.jsonl"
+
+
+def trained_on(run_dir: Path) -> list:
+    """The `extracted` outputs in <run>/trained_on.jsonl; [] when the method wrote none."""
+    from metaexamples.io import read_jsonl
+
+    path = Path(run_dir) / TRAINED_ON
+    return [r["extracted"] for r in read_jsonl(path)] if path.exists() else []
+
+
 class Method:
     name: ClassVar[str] = ""
     needs_verifier: ClassVar[bool] = False

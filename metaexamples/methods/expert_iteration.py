@@ -44,7 +44,7 @@ from metaexamples.config import MethodConfig
 from metaexamples.errors import ConfigError
 from metaexamples.evaluation.metrics import verified_metrics
 from metaexamples.io import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
-from metaexamples.methods import Method
+from metaexamples.methods import TRAINED_ON, Method
 from metaexamples.methods.rollout import Rollout, rollout_rows, rollouts
 from metaexamples.pipeline import flatten
 from metaexamples.tracking import Tracker
@@ -197,12 +197,12 @@ class ExpertIteration(Method):
             extra = {**generated, "selected": len(selected_rows), "train_examples": len(train_rows), **fit}
             # Everything selected so far is what the model has been fine-tuned on (rest_em: the
             # union; star: the chain of models), so its novelty counts all of it as seen.
-            seen = [r["extracted"] for s in accepted_sets for r in s if r.get("extracted") is not None]
             rows.append(self._finish(cfg, task, run_dir, tracker, it, current, tokenizer, log_path, config_key, extra,
-                                     seen))
+                                     self._seen(accepted_sets)))
 
         final = Path(rows[-1]["model"]) if rows[-1]["model"] else None
         self._publish(final, current, tokenizer, run_dir / "model")
+        write_jsonl(run_dir / TRAINED_ON, [{"extracted": x} for x in self._seen(accepted_sets)])
         grok = detect_grokking(rows, float(m.grok_rise), int(m.grok_within), int(m.grok_plateau),
                                float(m.grok_train_above))
         first, last = rows[0], rows[-1]
@@ -212,6 +212,11 @@ class ExpertIteration(Method):
                 "model_dir": str(run_dir / "model"), "iterations_file": str(log_path)}
 
     # -- pieces -----------------------------------------------------------------------------
+    @staticmethod
+    def _seen(accepted_sets: list[list[dict]]) -> list:
+        """The extracted outputs of every selection so far: what the model was fine-tuned on."""
+        return [r["extracted"] for s in accepted_sets for r in s if r.get("extracted") is not None]
+
     @staticmethod
     def _row(problem, completion: list[int], how: str, extracted=None) -> dict:
         row = {"id": problem.id, "prompt_ids": list(problem.prompt_ids), "completion_ids": list(completion), "how": how}

@@ -26,6 +26,7 @@ from metaexamples.evaluation import plots
 from metaexamples.evaluation.decoding import check_decoding, default_max_new_tokens
 from metaexamples.evaluation.sampling import sample_completions
 from metaexamples.io import write_json, write_jsonl
+from metaexamples.methods import trained_on
 from metaexamples.tasks.grammar.constraints import make_constraint
 from metaexamples.tasks.grammar.metrics import generation_metrics
 
@@ -60,8 +61,10 @@ def make_prompts(bundle, n: int, seed_symbols: int, seed: int, train_rows: list[
 
 
 def sample(model, tokenizer, bundle, dec, prompts: list[list[int]], batch_size: int, max_new_tokens: int,
-           seed: int) -> list[dict]:
-    """One sample per prompt (the shared sampler, stopped at the closing tag) judged."""
+           seed: int, known: frozenset | None = None) -> list[dict]:
+    """One sample per prompt (the shared sampler, stopped at the closing tag) judged; a valid
+    sample is novel when not in `known` (default: the training strings)."""
+    known = bundle.train_strings if known is None else known
     language = bundle.language
     symbol_of = {t: i for i, t in enumerate(bundle.symbol_ids)}
     close, n_open = bundle.close_ids, len(bundle.open_ids)
@@ -84,7 +87,7 @@ def sample(model, tokenizer, bundle, dec, prompts: list[list[int]], batch_size: 
             "verdict": verdict,
             "symbols": symbols,
             "length": len(body) if body is not None else None,
-            "novel": (tuple(symbols) not in bundle.train_strings) if verdict == "valid" else None,
+            "novel": (tuple(symbols) not in known) if verdict == "valid" else None,
             "logprob": c.logprob,
             "stop": {"stop": "close"}.get(c.stop, c.stop),
         })
@@ -98,11 +101,14 @@ def run_eval_gen(cfg, bundle, model, tokenizer, run_dir: Path, tracker) -> dict:
     train_rows = bundle.split("train")
     prompts = make_prompts(bundle, int(cfg.eval.n_samples), int(dec.seed_symbols), int(cfg.seed), train_rows)
     max_new = default_max_new_tokens(dec, int(grammar["max_len"]), len(bundle.close_ids))
-    samples = sample(model, tokenizer, bundle, dec, prompts, int(cfg.eval.gen_batch_size), max_new, int(cfg.seed))
+    # Known strings: the training data and what a method fine-tuned this run's model on.
+    known = bundle.train_strings | {tuple(x) for x in trained_on(run_dir)}
+    samples = sample(model, tokenizer, bundle, dec, prompts, int(cfg.eval.gen_batch_size), max_new, int(cfg.seed),
+                     known)
 
     train_lengths = [len(r["symbols"]) for r in train_rows if r["kind"] == "example"]
     gen = {
-        **generation_metrics(samples, bundle.train_strings, train_lengths, int(grammar["max_len"]),
+        **generation_metrics(samples, known, train_lengths, int(grammar["max_len"]),
                              int(cfg.eval.calibration_buckets)),
         "decoding": dec.name,
         "max_new_tokens": max_new,
