@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -165,6 +166,30 @@ def test_kill_9_resumes_at_the_last_finished_iteration(tmp_path, cache):
     for it, mtime in kept.items():  # finished iterations were not redone
         assert (run_dir / f"iter_{it}" / "metrics.json").stat().st_mtime_ns == mtime
     assert rows[:len(finished)] == finished
+
+
+def test_a_finished_sft_survives_a_crash_before_iteration_0_is_logged(tmp_path, cache):
+    """The SFT before iteration 0 is the loop's longest step on a CPU: a crash in iteration
+    0's evaluation keeps it (reused, not retrained); another config is refused, one line."""
+    run_dir = tmp_path / "run"
+    args = GRAMMAR + ["logger=none", "method.iterations=1", "method.sft_steps=3", f"hydra.run.dir={run_dir}"]
+    first = run_cli(args, tmp_path, cache)
+    assert first.returncode == 0, first.stderr[-3000:]
+    weights = run_dir / "iter_0" / "model" / "model.safetensors"
+    sft_mtime = weights.stat().st_mtime_ns
+    # As if killed while evaluating iteration 0: no iteration finished yet.
+    (run_dir / "iterations.jsonl").unlink()
+    (run_dir / "iter_0" / "metrics.json").unlink()
+    shutil.rmtree(run_dir / "iter_1")
+    again = run_cli(args, tmp_path, cache)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "reusing the finished SFT" in again.stderr + again.stdout
+    assert weights.stat().st_mtime_ns == sft_mtime
+    assert [r["iteration"] for r in read_jsonl(run_dir / "iterations.jsonl")] == [0, 1]
+    (run_dir / "iterations.jsonl").unlink()
+    refused = run_cli(args[:-1] + ["method.sft_steps=4", f"hydra.run.dir={run_dir}"], tmp_path, cache)
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert refused.returncode == 2 and len(errors) == 1 and "new run folder" in errors[0], refused.stderr[-2000:]
 
 
 def test_resume_with_another_config_is_refused(grammar_run, cache):

@@ -163,8 +163,16 @@ class ExpertIteration(Method):
         rows = self._resume(run_dir, log_path, config_key)
         base, tokenizer = load_trainable(cfg, task, lora=False)  # LoRA is added per iteration
         if m.sft_steps:  # the usual SFT first: iteration 0 (and rest_em's start) is its model
-            if not rows:
-                self._fine_tune(cfg, task, base, tokenizer, task.sft_data(), run_dir / "iter_0", int(m.sft_steps))
+            if not rows:  # a finished SFT survives a crash in iteration 0's evaluation
+                marker = run_dir / "iter_0" / "sft.json"
+                saved = read_json(marker) if marker.exists() else None
+                if saved is None:
+                    fit = self._fine_tune(cfg, task, base, tokenizer, task.sft_data(), run_dir / "iter_0",
+                                          int(m.sft_steps))
+                    write_json(marker, {**fit, "config": config_key})
+                else:
+                    self._same_config(saved.get("config"), config_key, run_dir)
+                    log.info("expert_iteration: reusing the finished SFT in %s", marker.parent)
             base = self._load(cfg, task, str(run_dir / "iter_0" / "model"))
         current = base if not rows or rows[-1]["iteration"] == 0 else self._load(cfg, task, rows[-1]["model"])
         if not rows:  # iteration 0: the starting model, no training (the first control)
@@ -312,12 +320,16 @@ class ExpertIteration(Method):
         if rows:
             saved = read_json(run_dir / "iter_0" / "metrics.json").get("config") \
                 if (run_dir / "iter_0" / "metrics.json").exists() else None
-            if saved is not None and saved != config_key:
-                changed = sorted(k for k in set(saved) | set(config_key) if saved.get(k) != config_key.get(k))
-                raise ConfigError(f"{changed[0]}: {run_dir} holds iterations run with another {', '.join(changed)} "
-                                  "config; use a new run folder (hydra.run.dir=...)")
+            ExpertIteration._same_config(saved, config_key, run_dir)
             log.info("expert_iteration: resuming after iteration %d", rows[-1]["iteration"])
         return rows
+
+    @staticmethod
+    def _same_config(saved: dict | None, config_key: dict, run_dir: Path) -> None:
+        if saved is not None and saved != config_key:
+            changed = sorted(k for k in set(saved) | set(config_key) if saved.get(k) != config_key.get(k))
+            raise ConfigError(f"{changed[0]}: {run_dir} holds iterations run with another {', '.join(changed)} "
+                              "config; use a new run folder (hydra.run.dir=...)")
 
     # -- report -----------------------------------------------------------------------------
     @classmethod
