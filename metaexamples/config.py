@@ -147,7 +147,7 @@ def validate(cfg: DictConfig) -> None:
     task = task_class(cfg.task.name)
     stages = ("data", "train", *task.all_eval_stages())
     check_key(isinstance(cfg.get("seed"), int) and not isinstance(cfg.seed, bool), "seed",
-           f"must be an integer, got {cfg.get('seed')!r}")
+              f"must be an integer, got {cfg.get('seed')!r}")
     for stage in cfg.stages:
         check_key(stage in stages, "stages",
                   f"unknown stage {stage!r} for task={task.name}; available: {', '.join(stages)}")
@@ -166,16 +166,16 @@ def validate(cfg: DictConfig) -> None:
     check_key(t.warmup_steps >= 0, "train.warmup_steps", f"must be >= 0, got {t.warmup_steps}")
     check_key(t.save_steps >= 0, "train.save_steps", f"must be >= 0, got {t.save_steps}")
     check_key(t.precision in ("auto", "fp32", "bf16", "fp16"), "train.precision",
-           f"unknown {t.precision!r}; available: auto, fp32, bf16, fp16")
+              f"unknown {t.precision!r}; available: auto, fp32, bf16, fp16")
     check_key(t.distributed in ("ddp", "fsdp"), "train.distributed",
-           f"unknown {t.distributed!r}; available: ddp, fsdp")
+              f"unknown {t.distributed!r}; available: ddp, fsdp")
     m = cfg.model
     from metaexamples.models.loading import SOURCES, model_kind
 
     check_key(m.source in SOURCES, "model.source", f"unknown {m.source!r}; available: {', '.join(SOURCES)}")
     check_key(model_kind(m) in task.model_kinds, "model",
-           f"model={m.name} is a {model_kind(m)} model (model.source={m.source}) and task={task.name} takes "
-           f"{' or '.join(task.model_kinds)} models")
+              f"model={m.name} is a {model_kind(m)} model (model.source={m.source}) and task={task.name} takes "
+              f"{' or '.join(task.model_kinds)} models")
     if m.source == "scratch" and not m.get("path"):
         _check_arch(m.arch)
     from metaexamples.evaluation.decoding import check_decoding
@@ -190,9 +190,9 @@ def validate(cfg: DictConfig) -> None:
         check_key(e[key] > 0, f"eval.{key}", f"must be positive, got {e[key]}")
     lg = cfg.logger
     check_key(lg.backend in ("wandb", "none"), "logger.backend",
-           f"unknown {lg.backend!r}; available: wandb, none")
+              f"unknown {lg.backend!r}; available: wandb, none")
     check_key(lg.mode in ("offline", "online"), "logger.mode",
-           f"unknown {lg.mode!r}; available: offline, online")
+              f"unknown {lg.mode!r}; available: offline, online")
     _check_cache_dir(cfg)
     task.check_config(cfg)
 
@@ -206,15 +206,15 @@ def _check_arch(arch) -> None:
         value = arch.get(key)
         if value is not None:
             check_key(isinstance(value, int) and not isinstance(value, bool) and value > 0, f"model.arch.{key}",
-                   f"must be a positive integer, got {value!r}")
+                      f"must be a positive integer, got {value!r}")
     hidden, heads = arch.get("hidden_size"), arch.get("num_attention_heads")
     if hidden is not None and heads is not None:
         check_key(hidden % heads == 0, "model.arch.hidden_size",
-               f"({hidden}) must be a multiple of model.arch.num_attention_heads ({heads})")
+                  f"({hidden}) must be a multiple of model.arch.num_attention_heads ({heads})")
     kv = arch.get("num_key_value_heads")
     if kv is not None and heads is not None:
         check_key(heads % kv == 0, "model.arch.num_key_value_heads",
-               f"({kv}) must divide model.arch.num_attention_heads ({heads})")
+                  f"({kv}) must divide model.arch.num_attention_heads ({heads})")
 
 
 def _check_greedy(dec) -> None:
@@ -228,7 +228,7 @@ def _check_greedy(dec) -> None:
         ignored.insert(0, ("temperature", dec.temperature))
     for key, value in ignored:
         check_key(False, f"decoding.{key}", f"{value} has no effect with greedy decoding ({why}); drop it, "
-               "or sample with decoding=sample (or low_temp, top_k, top_p) to use it")
+                  "or sample with decoding=sample (or low_temp, top_k, top_p) to use it")
 
 
 def _check_cache_dir(cfg) -> None:
@@ -240,7 +240,7 @@ def _check_cache_dir(cfg) -> None:
     while not p.exists() and p != p.parent:
         p = p.parent
     check_key(p.is_dir(), "paths.cache_dir", f"{p} is a file, not a folder; point paths.cache_dir "
-           "(or $METAEXAMPLES_CACHE) at a folder")
+              "(or $METAEXAMPLES_CACHE) at a folder")
 
 
 # train keys that do not change the trained model: how often it logs, evaluates and saves, and

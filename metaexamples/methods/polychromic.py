@@ -213,11 +213,11 @@ class Polychromic(Method):
         check_key(m.form in FORMS, "method.form", f"unknown {m.form!r}; available: {', '.join(FORMS)}")
         known = tuple(getattr(task, "diversities", DIVERSITIES))
         check_key(m.diversity in known, "method.diversity",
-               f"unknown {m.diversity!r} for task={task.name}; available: {', '.join(known)}")
+                  f"unknown {m.diversity!r} for task={task.name}; available: {', '.join(known)}")
         check_key(m.set_size >= 2, "method.set_size", f"must be >= 2 (a set of one has no diversity), got {m.set_size}")
         check_key(m.n_samples > m.set_size, "method.n_samples",
-               f"n ({m.n_samples}) must be larger than method.set_size ({m.set_size}): with n <= s no sample "
-               "has a set credit of its own")
+                  f"n ({m.n_samples}) must be larger than method.set_size ({m.set_size}): with n <= s no sample "
+                  "has a set credit of its own")
         check_key(m.n_samples >= 4, "method.n_samples", f"must be >= 4, got {m.n_samples}")
         for key in ("prompts_per_update", "ppo_epochs", "minibatch_size", "rollout_batch_size", "max_sets"):
             check_key(m[key] > 0, f"method.{key}", f"must be positive, got {m[key]}")

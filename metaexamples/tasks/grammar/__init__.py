@@ -84,27 +84,27 @@ class GrammarTask(Task):
         g = cfg.grammar
         check_key(g.min_len >= 1, "grammar.min_len", f"must be >= 1, got {g.min_len}")
         check_key(g.min_len <= g.max_len, "grammar.min_len",
-               f"min_len ({g.min_len}) must be <= grammar.max_len ({g.max_len})")
+                  f"min_len ({g.min_len}) must be <= grammar.max_len ({g.max_len})")
         c = cfg.condition
         check_key(0.0 <= c.meta_fraction <= 1.0, "condition.meta_fraction",
-               f"must be in [0, 1], got {c.meta_fraction}")
+                  f"must be in [0, 1], got {c.meta_fraction}")
         for kind, w in c.meta_kinds.items():
             check_key(kind in META_KINDS, f"condition.meta_kinds.{kind}",
-                   f"unknown metaexample kind; available: {', '.join(META_KINDS)}")
+                      f"unknown metaexample kind; available: {', '.join(META_KINDS)}")
             check_key(w >= 0, f"condition.meta_kinds.{kind}", f"weight must be >= 0, got {w}")
         d = cfg.data
         check_key(0.0 <= d.synthetic_mix_ratio <= 1.0, "data.synthetic_mix_ratio",
-               f"must be in [0, 1], got {d.synthetic_mix_ratio}")
+                  f"must be in [0, 1], got {d.synthetic_mix_ratio}")
         check_key(0.0 <= d.random_negative_fraction <= 1.0, "data.random_negative_fraction",
-               f"must be in [0, 1], got {d.random_negative_fraction}")
+                  f"must be in [0, 1], got {d.random_negative_fraction}")
         for key in ("num_symbols", "num_foreign", "n_train_items", "n_eval", "n_test", "block_size"):
             check_key(d[key] > 0, f"data.{key}", f"must be positive, got {d[key]}")
         check_key(d.block_size >= g.max_len + 16, "data.block_size",
-               f"({d.block_size}) must hold a whole item: >= grammar.max_len + 16")
+                  f"({d.block_size}) must hold a whole item: >= grammar.max_len + 16")
         dec = cfg.decoding
         check_key(dec.seed_symbols >= 0, "decoding.seed_symbols", f"must be >= 0, got {dec.seed_symbols}")
         check_key(dec.seed_symbols < g.max_len, "decoding.seed_symbols",
-               f"({dec.seed_symbols}) must be < grammar.max_len ({g.max_len})")
+                  f"({dec.seed_symbols}) must be < grammar.max_len ({g.max_len})")
 
     # -- data -----------------------------------------------------------------------------
     def prepare_data(self) -> Path:

@@ -100,24 +100,24 @@ class NumericTask(Task):
             if n is None:
                 continue
             check_key(split in splits or split == "test", f"task.sizes.{split}",
-                   f"{split} is not a split of task.dataset={t.dataset} (its splits: {', '.join(splits)})")
+                      f"{split} is not a split of task.dataset={t.dataset} (its splits: {', '.join(splits)})")
             check_key(isinstance(n, int) and not isinstance(n, bool) and n > 0, f"task.sizes.{split}",
-                   f"split {split!r} would be empty ({n!r}); sizes must be positive")
+                      f"split {split!r} would be empty ({n!r}); sizes must be positive")
         for split in t.eval_splits or []:
             check_key(split in splits[1:] or split == CUSTOM_SPLIT, "task.eval_splits",
-                   f"unknown split {split!r} for task.dataset={t.dataset}; available: {', '.join(splits[1:])}, "
-                   f"{CUSTOM_SPLIT}")
+                      f"unknown split {split!r} for task.dataset={t.dataset}; available: {', '.join(splits[1:])}, "
+                      f"{CUSTOM_SPLIT}")
         if t.eval_splits is not None:
             check_key(len(t.eval_splits) > 0, "task.eval_splits", "is empty; null scores every test split")
             check_key(CUSTOM_SPLIT not in t.eval_splits or len(t.questions) > 0, "task.eval_splits",
-                   f"split {CUSTOM_SPLIT!r} is empty: it holds task.questions, and there are none")
+                      f"split {CUSTOM_SPLIT!r} is empty: it holds task.questions, and there are none")
         for i, question in enumerate(t.questions):
             try:
                 answer_question(question)
             except ConfigError as exc:
                 raise ConfigError(f"task.questions[{i}]: {exc}") from None
         check_key(not cfg.train.lora.enabled, "train.lora.enabled",
-               "LoRA is for Hugging Face causal LMs; the numeric models train in full (set it to false)")
+                  "LoRA is for Hugging Face causal LMs; the numeric models train in full (set it to false)")
         if cfg.model.get("source") == "numeric":
             from metaexamples.models.loading import numeric_arch
 

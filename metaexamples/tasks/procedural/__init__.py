@@ -76,13 +76,13 @@ class ProceduralTask(Task):
         check_key(t.answer in ANSWER_FORMATS, "task.answer",
                   f"unknown {t.answer!r}; available: {', '.join(ANSWER_FORMATS)}")
         check_key(t.prompt_format in ("auto", "chat", "plain"), "task.prompt_format",
-               f"unknown {t.prompt_format!r}; available: auto, chat, plain")
+                  f"unknown {t.prompt_format!r}; available: auto, chat, plain")
         check_key(t.sandbox in ("auto", "bubblewrap", "process"), "task.sandbox",
-               f"unknown {t.sandbox!r}; available: auto, bubblewrap, process")
+                  f"unknown {t.sandbox!r}; available: auto, bubblewrap, process")
         lo, hi = _difficulty_range(list(t.difficulty), "task.difficulty")
         _difficulty_range(list(t.ood_difficulty), "task.ood_difficulty")
         check_key(t.ood_difficulty[0] > hi, "task.ood_difficulty",
-               f"{list(t.ood_difficulty)} must lie above task.difficulty [{lo}, {hi}]")
+                  f"{list(t.ood_difficulty)} must lie above task.difficulty [{lo}, {hi}]")
         for split in SPLITS:
             check_key(t[f"n_{split}"] >= 0, f"task.n_{split}", f"must be >= 0, got {t[f'n_{split}']}")
         for split in t.eval_splits:
@@ -92,13 +92,13 @@ class ProceduralTask(Task):
         for k in t.pass_k:
             check_key(1 <= k <= t.n_samples, "task.pass_k", f"pass@{k} needs 1 <= k <= task.n_samples ({t.n_samples})")
         check_key(t.max_new_tokens is None or t.max_new_tokens > 0, "task.max_new_tokens",
-               f"must be positive, got {t.max_new_tokens}")
+                  f"must be positive, got {t.max_new_tokens}")
         for key in ("timeout_s", "memory_mb", "max_output_bytes", "block_size"):
             check_key(t[key] > 0, f"task.{key}", f"must be positive, got {t[key]}")
         check_key(t.workers >= 0, "task.workers", f"must be >= 0, got {t.workers}")
         dec = cfg.decoding  # the grammar task's decoding keys would be ignored here without a word
         check_key(dec.get("max_new_tokens") is None, "decoding.max_new_tokens",
-               f"task=procedural does not read it; set task.max_new_tokens={dec.get('max_new_tokens')} instead")
+                  f"task=procedural does not read it; set task.max_new_tokens={dec.get('max_new_tokens')} instead")
         check_key(dec.seed_symbols == 0, "decoding.seed_symbols",
                   "the grammar task's setting; task=procedural has none")
         if t.sandbox == "bubblewrap":  # asked for explicitly: refuse now, not after training
