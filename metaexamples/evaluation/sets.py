@@ -13,8 +13,9 @@ evaluation/stats.py):
   the same over every sample of the run (one number, no interval);
 - self_bleu: Self-BLEU (diversity.self_bleu: each sample against the prompt's others, 0-1);
 - coverage: distinct correct outputs (reward 1; output = the verifier's `extracted`, else the
-  completion tokens); where the task knows its training outputs (the grammar task's
-  `bundle.train_strings`) only novel ones count: distinct novel valid strings.
+  completion tokens); where the task knows its training outputs (`Task.known_outputs`: the
+  grammar task's training strings and what a method fine-tuned on) only novel ones count:
+  distinct novel valid strings.
   distinct_correct: the same without the novelty condition;
 - semantic: mean pairwise cosine distance of the model's own mean-pooled final hidden states of
   the prompt's samples (diversity.completion_embeddings, in batches of eval.batch_size).
@@ -114,15 +115,6 @@ def metrics_from_samples(rows: list[dict], embeddings: np.ndarray | None, ks: Se
     return out
 
 
-def training_outputs(task, run_dir: Path):
-    """The outputs novelty counts as known (the grammar task: its training strings, plus what a
-    method fine-tuned this run's model on), or None where the task has no such notion."""
-    from metaexamples.methods import trained_on
-
-    data = getattr(getattr(task, "bundle", None), "train_strings", None)
-    return None if data is None else data | {tuple(x) for x in trained_on(run_dir)}
-
-
 def run_eval_sets(cfg, task, model, tokenizer, run_dir: Path, tracker) -> dict:
     from metaexamples.io import write_json, write_jsonl
     from metaexamples.methods.rollout import rollouts
@@ -142,7 +134,9 @@ def run_eval_sets(cfg, task, model, tokenizer, run_dir: Path, tracker) -> dict:
     stop = task.sampling(cfg.decoding).stop_ids
     done = rollouts(model, tokenizer, task, problems, n, cfg.decoding, seed=int(cfg.seed) + 7919,
                     batch_size=int(e.gen_batch_size))
-    train_outputs = training_outputs(task, run_dir)
+    from metaexamples.methods import trained_on
+
+    train_outputs = task.known_outputs(trained_on(run_dir))  # None: the task has no novelty
     rows = []
     for r in done:
         extracted = r.verdict.extracted

@@ -154,6 +154,11 @@ class Task:
         as known, like the task's training data)."""
         return {}
 
+    def known_outputs(self, seen=()) -> frozenset | None:
+        """The outputs novelty counts as known (the task's training outputs plus `seen`, what a
+        method fine-tuned the model on); None where the task has no notion of novelty."""
+        return None
+
     def sampling(self, dec) -> SamplingSpec:
         """Stop sequence, constraint and budget for sampling completions under decoding `dec`."""
         raise ConfigError(f"task={self.name}: has no problems to sample from")

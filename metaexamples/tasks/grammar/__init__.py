@@ -168,12 +168,15 @@ class GrammarTask(Task):
         from metaexamples.tasks.grammar.metrics import FAILURE_KINDS
 
         valid = [tuple(r["extracted"]) for r in rows if r["verdict"] == "valid"]
-        selected = {tuple(s) for s in seen}
-        novel = [s for s in valid if s not in self.bundle.train_strings and s not in selected]
+        known = self.known_outputs(seen)
+        novel = [s for s in valid if s not in known]
         return {"validity_rate": len(valid) / len(rows) if rows else 0.0,
                 "failures": {k: sum(r["verdict"] == k for r in rows) for k in FAILURE_KINDS},
                 "novel_valid": len(novel), "novelty_rate": len(novel) / len(valid) if valid else 0.0,
                 "unique_valid": len(set(valid)), "unique_novel_valid": len(set(novel))}
+
+    def known_outputs(self, seen=()) -> frozenset:
+        return self.bundle.known_strings(seen)
 
     def verify(self, problem: Problem, completion_ids: list[int]) -> Verdict:
         """valid (reward 1) or the first failure kind (reward 0), as eval_gen judges."""

@@ -86,6 +86,11 @@ class DataBundle:
         """Symbol strings of the training examples (for novelty of generated samples)."""
         return frozenset(tuple(r["symbols"]) for r in self.split("train") if r["kind"] == "example")
 
+    def known_strings(self, seen=()) -> frozenset[tuple[int, ...]]:
+        """What novelty counts as known: the training strings plus `seen`, the strings a method
+        fine-tuned the model on (expert iteration's selections)."""
+        return self.train_strings | {tuple(s) for s in seen}
+
     def symbols_to_ids(self, symbols) -> list[int]:
         table = self.symbol_ids + self.foreign_ids
         return [table[s] for s in symbols]

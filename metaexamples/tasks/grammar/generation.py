@@ -64,7 +64,7 @@ def sample(model, tokenizer, bundle, dec, prompts: list[list[int]], batch_size: 
            seed: int, known: frozenset | None = None) -> list[dict]:
     """One sample per prompt (the shared sampler, stopped at the closing tag) judged; a valid
     sample is novel when not in `known` (default: the training strings)."""
-    known = bundle.train_strings if known is None else known
+    known = bundle.known_strings() if known is None else known
     language = bundle.language
     symbol_of = {t: i for i, t in enumerate(bundle.symbol_ids)}
     close, n_open = bundle.close_ids, len(bundle.open_ids)
@@ -102,7 +102,7 @@ def run_eval_gen(cfg, bundle, model, tokenizer, run_dir: Path, tracker) -> dict:
     prompts = make_prompts(bundle, int(cfg.eval.n_samples), int(dec.seed_symbols), int(cfg.seed), train_rows)
     max_new = default_max_new_tokens(dec, int(grammar["max_len"]), len(bundle.close_ids))
     # Known strings: the training data and what a method fine-tuned this run's model on.
-    known = bundle.train_strings | {tuple(x) for x in trained_on(run_dir)}
+    known = bundle.known_strings(trained_on(run_dir))
     samples = sample(model, tokenizer, bundle, dec, prompts, int(cfg.eval.gen_batch_size), max_new, int(cfg.seed),
                      known)
 

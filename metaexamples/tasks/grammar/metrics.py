@@ -97,14 +97,15 @@ def negative_kind_auroc(valid: list[dict], invalid: list[dict]) -> dict:
 FAILURE_KINDS = ("no_close", "foreign_token", "length", "rule")
 
 
-def generation_metrics(samples: list[dict], train_strings: frozenset, train_lengths: Sequence[int],
+def generation_metrics(samples: list[dict], known: frozenset, train_lengths: Sequence[int],
                        max_len: int, n_buckets: int) -> dict:
     """samples: {"verdict": "valid" | a failure kind, "symbols": [int] | None,
-    "length": int | None, "logprob": float}."""
+    "length": int | None, "logprob": float}; known: the strings that are not novel
+    (DataBundle.known_strings)."""
     n = len(samples)
     valid = [tuple(s["symbols"]) for s in samples if s["verdict"] == "valid"]
     failures = Counter(s["verdict"] for s in samples if s["verdict"] != "valid")
-    novel = sum(1 for s in valid if s not in train_strings)
+    novel = sum(1 for s in valid if s not in known)
     return {
         "samples": n,
         "valid": len(valid),
