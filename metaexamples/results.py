@@ -59,6 +59,3 @@ class Results:
     def save(self) -> None:
         write_json(self.path, self.data)
 
-
-def load_results(path: Path) -> dict[str, Any]:
-    return read_json(path)

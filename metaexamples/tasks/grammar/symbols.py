@@ -12,7 +12,6 @@ import unicodedata
 from pathlib import Path
 
 from metaexamples.errors import ConfigError
-from metaexamples.io import write_json
 
 # Punctuation that occurs in ordinary prose; a symbol containing it would look like text.
 COMMON_PUNCTUATION = set(string.punctuation) | set("‘’‚„“”–—…")
@@ -133,6 +132,3 @@ def check_round_trip(tokenizer, ids: list[int]) -> None:
     if not _round_trips(tokenizer, seq):
         raise ConfigError(f"data.num_symbols: symbols {ids} do not round-trip in sequence")
 
-
-def write_symbols(path: Path, symbols: dict) -> None:
-    write_json(path, symbols)
