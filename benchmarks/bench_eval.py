@@ -79,13 +79,14 @@ def timed(fn):
 # --- set-up ---------------------------------------------------------------------------------
 def trained_model(cfg, bundle, cache: Path, steps: int) -> Path:
     """A `tiny` model trained `steps` steps on the default data (reused once written)."""
-    from metaexamples.tasks.grammar import run_train_stage
+    from metaexamples.methods import make_method
+from metaexamples.tasks.grammar import GrammarTask
 
     run_dir = cache / "bench_eval" / f"{bundle.folder.name}-{steps}steps"
     if not (run_dir / "model" / "config.json").exists():
         print(f"training a tiny model for {steps} steps into {run_dir} (once) ...", flush=True)
         tcfg = compose_cfg([f"train.max_steps={steps}", "logger=none"])
-        run_train_stage(tcfg, bundle, run_dir, Tracker(), cache)
+        make_method("sft").train(tcfg, GrammarTask(tcfg, None, cache, bundle=bundle), run_dir, Tracker())
     return run_dir / "model"
 
 

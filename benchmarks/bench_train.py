@@ -5,7 +5,7 @@
 1. Speed against `transformers.Trainer`. The `tiny` model (OLMo from scratch on the real
    offline SmolLM2 tokenizer, loaded with metaexamples.models.load_model, same seed so the same
    initial weights) is trained on the data stage's packed train blocks by
-   - ours: metaexamples.training.run_train_stage, the real stage (accelerate, chunked fused
+   - ours: method=sft on the grammar task, the real stage (accelerate, chunked fused
      LM-head + cross-entropy, its own AdamW and warmup-cosine schedule), and
    - Trainer: `transformers.Trainer` with the model's standard loss (full logits), its default
      AdamW implementation (fused on torch >= 2.8) with the same betas, eps, weight decay and
@@ -16,7 +16,7 @@
 
    What is timed: only the optimisation steps, first step to last step, for both. Both log
    every step (ours: train.log_steps=1; Trainer: logging_steps=1), which gives one time per step.
-   - ours: run_train_stage's own figures: `mean_tokens_per_s` of its summary (its log windows,
+   - ours: the stage's own figures: `mean_tokens_per_s` of its summary (its log windows,
      from just before the first step to the end of the last; evaluation and checkpoint saving
      are outside the windows) and `train/tokens_per_s` of each step's metrics row. Accelerate
      set-up, model loading, the final evaluation, the final checkpoint and the model export are
@@ -38,7 +38,7 @@
    are printed, so one can see they learned the same.
 
 2. The embedded default: the default config (Hydra compose over conf/, no overrides but the
-   cache folder and logger=none), run_train_stage once; its wall time (what the pipeline
+   cache folder and logger=none), the train stage once; its wall time (what the pipeline
    reports as the train stage time, `time/train_s`). Target <= 90 s on the 2-core dev machine.
 
 The data stage runs first, untimed (cached under $METAEXAMPLES_CACHE or paths.cache_dir).
@@ -67,7 +67,8 @@ from metaexamples.io import read_jsonl
 from metaexamples.models import load_model, load_tokenizer
 from metaexamples.paths import cache_dir as default_cache_dir
 from metaexamples.tracking import Tracker
-from metaexamples.tasks.grammar import run_train_stage
+from metaexamples.methods import make_method
+from metaexamples.tasks.grammar import GrammarTask
 from metaexamples.training.loop import BlockBatches
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
@@ -86,11 +87,11 @@ def compose_cfg(overrides: list[str], cache: Path):
 # --------------------------------------------------------------------------------------- ours
 
 def run_ours(cfg, bundle, cache: Path) -> dict:
-    """run_train_stage in a fresh run folder. Step times from its own metrics (train.log_steps=1:
+    """The train stage (method=sft) in a fresh run folder. Step times from its own metrics (train.log_steps=1:
     one train/tokens_per_s row per step, each timing that step alone)."""
     with tempfile.TemporaryDirectory(prefix="bench_train_ours_") as tmp:
         start = time.perf_counter()
-        summary = run_train_stage(cfg, bundle, Path(tmp), Tracker(), cache)
+        summary = make_method("sft").train(cfg, GrammarTask(cfg, None, cache, bundle=bundle), Path(tmp), Tracker())
         wall = time.perf_counter() - start
         rows = [r for r in read_jsonl(Path(tmp) / "train" / "metrics.jsonl") if "train/loss" in r]
     assert [r["step"] for r in rows] == list(range(1, int(cfg.train.max_steps) + 1)), "train.log_steps must be 1"
@@ -258,7 +259,7 @@ def main() -> None:
 
     med = lambda runs, key: statistics.median(r[key] for r in runs)  # noqa: E731
     step_tps = lambda runs: tokens_per_step / statistics.median(s for r in runs for s in r["step_s"])  # noqa: E731
-    print(f"ours    = run_train_stage (chunked LM-head + CE, torch AdamW, default implementation: for-loop on CPU)\n"
+    print(f"ours    = method=sft (chunked LM-head + CE, torch AdamW, default implementation: for-loop on CPU)\n"
           f"Trainer = transformers.Trainer (the model's standard loss, {hf[0]['optimizer']})")
     print("tokens/s (steps only)                        ours  Trainer  ours/Trainer")
     lines = [(f"median of {args.repeats} runs, all {steps} steps", med(ours, "tokens_per_s"), med(hf, "tokens_per_s")),
@@ -296,7 +297,8 @@ def embedded_default(tokenizer, cache: Path, block: int) -> None:
     default_bundle = load_bundle(run_data_stage(default, tokenizer, cache))
     with tempfile.TemporaryDirectory(prefix="bench_train_default_") as tmp:
         start = time.perf_counter()
-        summary = run_train_stage(default, default_bundle, Path(tmp), Tracker(), cache)
+        task = GrammarTask(default, None, cache, bundle=default_bundle)
+        summary = make_method("sft").train(default, task, Path(tmp), Tracker())
         wall = time.perf_counter() - start
     steps_s = summary["tokens"] / summary["mean_tokens_per_s"]
     d = default.train

@@ -177,7 +177,7 @@ def _places(cfg: DictConfig, run_dir: Path) -> dict[str, Path]:
 def check_resume(cfg: DictConfig, run_dir: Path) -> None:
     """Before any stage: the run folder's last checkpoint must come from this config (task, data,
     model, method, seed; the train settings are compared by the training loop itself)."""
-    from metaexamples.config import result_config
+    from metaexamples.schemas import result_config
     from metaexamples.training.checkpoint import check_resumable, latest_checkpoint
 
     import json
@@ -217,7 +217,7 @@ TRAIN_SUMMARY = [("train loss (final)", "train.final_loss"), ("eval loss", "trai
 
 def summary_rows(task, data: dict) -> list[tuple[str, str]]:
     """(label, value) for each key metric present in results.json `data`."""
-    from metaexamples.report import fmt, get
+    from metaexamples.rendering import fmt, get
 
     keys = list(task.summary_keys)
     if not keys:  # a task without its own: the first figures of each of its report tables

@@ -18,7 +18,7 @@ from metaexamples.errors import ConfigError
 from metaexamples.launch import process_state
 from metaexamples.paths import cache_dir
 from metaexamples.results import Results
-from metaexamples.tracking import Tracker
+from metaexamples.tracking import Tracker, flatten
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def run_stages(cfg: DictConfig, run_dir: Path, tracker: Tracker, results: Results | None) -> None:
     from metaexamples.methods import make_method
     from metaexamples.models import load_tokenizer
-    from metaexamples.tasks import make_task, run_eval_stage
+    from metaexamples.tasks import make_task
 
     state = process_state()
     cache = cache_dir(cfg.paths)
@@ -73,14 +73,14 @@ def run_stages(cfg: DictConfig, run_dir: Path, tracker: Tracker, results: Result
         _record(results, tracker, sections[stage], section)
 
 
-def flatten(prefix: str, value) -> dict:
-    """{"gen": {"failures": {"rule": 3}}} -> {"gen/failures/rule": 3}: scalars only."""
-    if isinstance(value, dict):
-        out = {}
-        for key, sub in value.items():
-            out.update(flatten(f"{prefix}/{key}", sub))
-        return out
-    return {prefix: value} if isinstance(value, (int, float, str, bool)) or value is None else {}
+def run_eval_stage(task, stage: str, model, tokenizer, run_dir: Path, tracker) -> dict:
+    """One evaluation stage: a shared one (every task with a verifier gets eval_sets) or the
+    task's own."""
+    from metaexamples.evaluation.sets import run_eval_sets
+
+    if stage == "eval_sets":
+        return run_eval_sets(task.cfg, task, model, tokenizer, run_dir, tracker)
+    return task.evaluate(stage, model, tokenizer, run_dir, tracker)
 
 
 def _record(results: Results | None, tracker: Tracker, section: str, values: dict) -> None:

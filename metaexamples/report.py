@@ -14,26 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from metaexamples.io import read_json, write_text
-
-def get(row: dict, dotted: str) -> Any:
-    value: Any = row
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
-def fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        if value != 0 and abs(value) < 1e-3:  # small p-values and losses: not "0.0000"
-            return f"{value:.3g}"
-        return f"{value:.4f}" if abs(value) < 1000 else f"{value:.1f}"
-    return str(value)
+from metaexamples.rendering import fmt, get, markdown_table
 
 
 def _read_yaml(path: Path):
@@ -135,22 +116,6 @@ def table_rows(rows: list[dict], columns: list[tuple[str, str]], section: str) -
     """The cells; the `run` column shows each job's run label (name + swept overrides)."""
     return [[fmt(r.get("run_label") or get(r, key)) if key == "run" else fmt(get(r, key)) for _, key in columns]
             for r in rows if r.get(section)]
-
-
-def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def save_figure(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    from metaexamples.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
 
 
 def _task_of(row: dict):

@@ -59,6 +59,16 @@ class WandbTracker(Tracker):
         self.run.finish(exit_code=exit_code)
 
 
+def flatten(prefix: str, value) -> dict:
+    """{"gen": {"failures": {"rule": 3}}} -> {"gen/failures/rule": 3}: scalars only."""
+    if isinstance(value, dict):
+        out = {}
+        for key, sub in value.items():
+            out.update(flatten(f"{prefix}/{key}", sub))
+        return out
+    return {prefix: value} if isinstance(value, (int, float, str, bool)) or value is None else {}
+
+
 def _wandb_reachable(timeout: float = 3.0) -> bool:
     """A fast check that an online run can start (an API key and the server answering)."""
     from metaexamples.network import reachable

@@ -22,7 +22,8 @@ from metaexamples.errors import ConfigError
 from metaexamples.io import read_jsonl
 from metaexamples.models import load_model, load_tokenizer
 from metaexamples.tracking import Tracker
-from metaexamples.tasks.grammar import run_train_stage
+from metaexamples.methods import make_method
+from metaexamples.tasks.grammar import GrammarTask
 from metaexamples.tasks.grammar import check_symbols
 
 SMOKE = ["experiment=smoke", "logger=none"]
@@ -40,7 +41,7 @@ def trained(compose_cfg, tokenizer, cache, tmp_path_factory):
                                "train.save_steps=6"], cache_dir=cache)
     bundle = load_bundle(run_data_stage(cfg, tokenizer, cache))
     run_dir = tmp_path_factory.mktemp("trained")
-    summary = run_train_stage(cfg, bundle, run_dir, Tracker(), cache)
+    summary = make_method("sft").train(cfg, GrammarTask(cfg, None, cache, bundle=bundle), run_dir, Tracker())
     return cfg, bundle, run_dir, summary
 
 
@@ -136,7 +137,7 @@ def test_a_batch_that_does_not_fit_names_the_setting_to_lower(compose_cfg, token
     cfg = compose_cfg(SMOKE + ["train.batch_size=1000000", "train.max_steps=1"], cache_dir=cache)
     bundle = load_bundle(run_data_stage(cfg, tokenizer, cache))
     with pytest.raises(ConfigError, match=r"^train\.batch_size: .*lower train\.batch_size"):
-        run_train_stage(cfg, bundle, tmp_path, Tracker(), cache)
+        make_method("sft").train(cfg, GrammarTask(cfg, None, cache, bundle=bundle), tmp_path, Tracker())
 
 
 def test_missing_model_path_is_one_line(tokenizer, tmp_path):

@@ -11,10 +11,22 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from metaexamples.errors import ConfigError
+
+
+@dataclass
+class SFTData:
+    """What supervised fine-tuning reads: int token blocks [n, block_size] and, optionally,
+    labels of the same shape (-100 = not scored, e.g. the prompt of a prompt/answer pair)."""
+
+    blocks: Any
+    labels: Any = None
+
 
 
 def canonical_needed(synthetic_tokens: int, ratio: float) -> int:
@@ -141,8 +153,6 @@ def completion_examples(pairs: list[tuple[list[int], list[int]]], block_size: in
                         key: str = "task.block_size"):
     """(prompt ids, completion ids) pairs -> SFTData: prompt + completion (+ EOS when the
     completion does not end with it) packed into blocks, only the completion scored."""
-    from metaexamples.tasks import SFTData
-
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     examples = []

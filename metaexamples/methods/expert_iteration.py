@@ -40,13 +40,13 @@ from typing import List, Optional
 
 from omegaconf import OmegaConf
 
-from metaexamples.config import MethodConfig
+from metaexamples.schemas import MethodConfig
 from metaexamples.errors import ConfigError
 from metaexamples.evaluation.metrics import verified_metrics
 from metaexamples.io import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
 from metaexamples.methods import TRAINED_ON, Method
 from metaexamples.methods.rollout import Rollout, rollout_rows, rollouts
-from metaexamples.pipeline import flatten
+from metaexamples.tracking import flatten
 from metaexamples.tracking import Tracker
 
 log = logging.getLogger(__name__)

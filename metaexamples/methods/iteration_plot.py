@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from metaexamples.io import read_jsonl
-from metaexamples.report import save_figure
+from metaexamples.rendering import save_figure
 
 PANELS = (("accuracy", "accuracy (mean reward)"), ("novelty_rate", "novel share of valid samples"))
 

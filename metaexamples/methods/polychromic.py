@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from metaexamples.config import MethodConfig
+from metaexamples.schemas import MethodConfig
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.methods import Method
 from metaexamples.methods.set_objective import DIVERSITIES, FORMS, output_key, set_advantages
@@ -543,7 +543,7 @@ def comparison_report(rows: list[dict], out_dir: Path) -> list[str]:
 
     from metaexamples.evaluation.sets import compare
     from metaexamples.io import write_json, write_text
-    from metaexamples.report import markdown_table, save_figure
+    from metaexamples.rendering import markdown_table, save_figure
 
     jobs = []
     for row in rows:

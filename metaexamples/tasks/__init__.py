@@ -18,11 +18,11 @@ A task gives:
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from metaexamples.data.mixing import SFTData
 from metaexamples.errors import ConfigError
 from metaexamples.registry import Registry
 
@@ -56,15 +56,6 @@ class SamplingSpec:
     stop_ids: list[int]
     constraint: Any
     max_new_tokens: int
-
-
-@dataclass
-class SFTData:
-    """What supervised fine-tuning reads: int token blocks [n, block_size] and, optionally,
-    labels of the same shape (-100 = not scored, e.g. the prompt of a prompt/answer pair)."""
-
-    blocks: Any
-    labels: Any = None
 
 
 @dataclass
@@ -208,17 +199,8 @@ class Task:
         raise NotImplementedError
 
 
-# stage -> (results.json section, "module:function" run as fn(cfg, task, model, tokenizer, run_dir, tracker))
+# the shared evaluation stages every task with a verifier gets: stage -> results.json section
 SHARED_VERIFIER_STAGES = {"eval_sets": "sets"}
-SHARED_STAGE_RUNNERS = {"eval_sets": "metaexamples.evaluation.sets:run_eval_sets"}
-
-
-def run_eval_stage(task: Task, stage: str, model, tokenizer, run_dir: Path, tracker) -> dict:
-    """Run one evaluation stage: a shared one (SHARED_STAGE_RUNNERS) or the task's own."""
-    if stage in SHARED_STAGE_RUNNERS:
-        module, fn = SHARED_STAGE_RUNNERS[stage].split(":")
-        return getattr(importlib.import_module(module), fn)(task.cfg, task, model, tokenizer, run_dir, tracker)
-    return task.evaluate(stage, model, tokenizer, run_dir, tracker)
 
 
 REGISTRY = Registry(Task, __name__, "task.name", "task")
@@ -236,4 +218,4 @@ def make_task(cfg, tokenizer, cache: Path) -> Task:
     return task_class(cfg.task.name)(cfg, tokenizer, cache)
 
 
-__all__ = ["SHARED_VERIFIER_STAGES", "run_eval_stage", "Problem", "ReportTable", "SFTData", "SamplingSpec", "Task", "Verdict", "available", "make_task", "task_class"]
+__all__ = ["SHARED_VERIFIER_STAGES", "Problem", "ReportTable", "SFTData", "SamplingSpec", "Task", "Verdict", "available", "make_task", "task_class"]

@@ -129,9 +129,9 @@ def _keep_metrics_up_to(path: Path, step: int) -> list[dict]:
 
 def run_fingerprint(t, world: int) -> dict:
     """What decides the trained model (stored in each checkpoint, compared on resume): the
-    job's result config (config.result_config) when `t` is the train node of a job's config,
+    job's result config (schemas.result_config) when `t` is the train node of a job's config,
     with `t` itself (the train settings this loop runs with) and the number of processes."""
-    from metaexamples.config import result_config, train_result_config
+    from metaexamples.schemas import result_config, train_result_config
 
     root = t._get_root() if hasattr(t, "_get_root") else None  # noqa: SLF001 - the job config holding t
     job = result_config(root) if root is not None and root is not t and "task" in root and "seed" in root else {}

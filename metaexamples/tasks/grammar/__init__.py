@@ -223,11 +223,4 @@ def check_symbols(tokenizer, model, bundle) -> None:
         raise ConfigError(f"model.path: the tag ids of {bundle.folder} are outside the model's vocabulary ({vocab})")
 
 
-def run_train_stage(cfg, bundle, run_dir: Path, tracker, cache: Path) -> dict:
-    """stage=train for this task on an already loaded data bundle (method=sft)."""
-    from metaexamples.methods import make_method
-
-    return make_method("sft").train(cfg, GrammarTask(cfg, None, cache, bundle=bundle), run_dir, tracker)
-
-
-__all__ = ["GrammarTask", "check_symbols", "run_train_stage"]
+__all__ = ["GrammarTask", "check_symbols"]

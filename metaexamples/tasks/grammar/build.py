@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from metaexamples.config import validate
 from metaexamples.data.corpus import canonical_documents, corpus_fingerprint
 from metaexamples.tasks.grammar.items import ItemIds, make_tags
 from metaexamples.tasks.grammar.metaexamples import MetaBuilder, token_budget
@@ -58,7 +57,6 @@ def data_folder(cfg: DictConfig, tokenizer, cache_root: Path, _fingerprint: dict
 
 def run_data_stage(cfg: DictConfig, tokenizer, cache_root: Path) -> Path:
     """Generate (or reuse) the data folder for `cfg` and return its path."""
-    validate(cfg)
     fingerprint = tokenizer_fingerprint(tokenizer)
     folder = data_folder(cfg, tokenizer, cache_root, fingerprint)
     return build_once(folder, lambda tmp: _generate(cfg, tokenizer, tmp, fingerprint))

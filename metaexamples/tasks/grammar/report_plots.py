@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from metaexamples.report import get, save_figure
+from metaexamples.rendering import get, save_figure
 
 
 def plot_auroc_heatmap(rows: list[dict], path: Path) -> bool:

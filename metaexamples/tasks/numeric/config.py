@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from metaexamples.config import TaskConfig
+from metaexamples.schemas import TaskConfig
 
 
 @dataclass

@@ -185,7 +185,7 @@ def report_plot(rows: list[dict], out_dir: Path) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from metaexamples.report import save_figure
+    from metaexamples.rendering import save_figure
 
     fig, axes = plt.subplots(1, len(curves), figsize=(6 * len(curves), 4.2), squeeze=False)
     for ax, (dataset, lines) in zip(axes[0], sorted(curves.items())):
