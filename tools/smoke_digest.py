@@ -75,6 +75,10 @@ def main() -> int:
     ap.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
     args = ap.parse_args()
     if args.compare:
+        for path in args.compare:
+            if not path.is_file():
+                print(f"error: {path}: no such digest (run tools/smoke_digest.py OUT_DIR first)", file=sys.stderr)
+                return 2
         a, b = (json.loads(p.read_text()) for p in args.compare)
         same = differ = 0
         for run in sorted(set(a) | set(b)):
@@ -87,6 +91,8 @@ def main() -> int:
                     print(f"differs: {run}/{name}")
         print(f"{same} files identical, {differ} differ, over {len(set(a) | set(b))} runs")
         return 1 if differ else 0
+    if args.out is None:
+        ap.error("OUT_DIR is required (or --compare BEFORE AFTER)")
     from metaexamples import methods, tasks
 
     pairs = [p.split(":") for p in args.pairs.split(",") if p] or \
