@@ -18,10 +18,11 @@ from __future__ import annotations
 import builtins
 import errno
 import gc
+import itertools
 import json
 import os
+import re
 import select
-import shutil
 import signal
 import struct
 import sys
@@ -37,7 +38,9 @@ STATUSES = ("ok", "syntax_error", "runtime_error", "timeout", "memory", "output_
 RESULT_FD = 3
 EXIT_SETUP_FAILED = 121
 STARTUP_GRACE_S = 30.0  # from fork/spawn to the program's first instruction, on a loaded machine
-MAX_DETAIL = 300
+MAX_DETAIL = 300  # characters of Outcome.detail
+MAX_VALUE_DEPTH = 100  # nesting of lists and dicts in a returned value: deeper ones are output_limit
+EXIT_EOF = 120  # a program's supervisor found no next program: the host closed the pipe
 PROGRAM_DIR = "program"  # the program's directory, under the worker's temporary root
 
 # Modules solvers commonly use, imported once by the worker so that forked programs find them
@@ -72,9 +75,23 @@ def cpu_seconds(limits: dict) -> int:
     return int(limits["timeout_s"]) + 1  # RLIMIT_CPU is whole seconds: a backstop to the wall clock
 
 
-def _one_line(text: str, _len=len) -> str:
-    text = " ".join(text.split())
+def one_line(text: str, _len=len) -> str:
+    """A detail as it may be stored: one line, at most MAX_DETAIL characters, encodable as UTF-8
+    (a lone surrogate, which a program can put in any message, becomes its backslash escape)."""
+    text = " ".join(text[: 4 * MAX_DETAIL].split()).encode("utf-8", "backslashreplace").decode("utf-8")
     return text if _len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 3] + "..."
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}.__getitem__
+
+
+def json_depth(text: str) -> int:
+    """How deep lists and dicts nest in a JSON text, counted without recursion (brackets inside
+    strings ignored): checked before decoding, so that no value can exhaust the decoder's stack."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(itertools.accumulate(map(_BRACKET_STEP, brackets)), default=0)
 
 
 def program_streams() -> tuple:
@@ -91,16 +108,16 @@ def execute(payload: dict, limits: dict, restrict: lockdown.Restrictions, vm_byt
     # References taken now: the program may monkeypatch builtins, json, os or sys afterwards.
     _write, _exit, _dumps, _repr, _str, _type = os.write, os._exit, json.dumps, repr, str, type
     _isinstance, _len, _callable, _memerr, _oserr = isinstance, len, callable, MemoryError, OSError
-    _clock, _round = time.perf_counter, round
+    _clock, _round, _depth = time.perf_counter, round, json_depth
     out, err, inp = streams or program_streams()
     sys.stdout, sys.stderr, sys.stdin = out, err, inp
     max_value = int(limits["max_output_bytes"])
 
     def describe(exc: BaseException) -> str:
         try:
-            return _one_line(f"{_type(exc).__name__}: {_str(exc)}")
+            return one_line(f"{_type(exc).__name__}: {_str(exc)}")
         except BaseException:
-            return _one_line(f"{_type(exc).__name__}: <unprintable>")
+            return one_line(f"{_type(exc).__name__}: <unprintable>")
 
     def classify(exc: BaseException) -> str:
         if _isinstance(exc, _memerr):
@@ -147,8 +164,13 @@ def execute(payload: dict, limits: dict, restrict: lockdown.Restrictions, vm_byt
             text = _dumps(value, allow_nan=True)
         except (TypeError, ValueError):  # not JSON: report its repr as a string
             text = _dumps(_repr(value))
+        except RecursionError:
+            finish("output_limit", f"return value nests too deep to encode (the limit is {MAX_VALUE_DEPTH})")
         if _len(text) > max_value:
             finish("output_limit", f"return value encodes to {_len(text)} bytes, over the limit of {max_value}")
+        depth = _depth(text)
+        if depth > MAX_VALUE_DEPTH:
+            finish("output_limit", f"return value nests {depth} deep, over the limit of {MAX_VALUE_DEPTH}")
         finish("ok", "", text)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt included: the program did not return
         finish(classify(exc), describe(exc))
@@ -253,14 +275,17 @@ def supervise(pid: int, out_r: int, res_r: int, limits: dict) -> dict:
         return outcome
     frame = bytes(res[1:] if started is not None else res)
     if frame:
-        try:
-            status, detail, value, seconds = json.loads(frame)
+        try:  # whatever the program wrote there: it decides at most its own verdict
+            text = frame.decode("utf-8")
+            if json_depth(text) > MAX_VALUE_DEPTH + 1:
+                raise ValueError("too deep")
+            status, detail, value, seconds = json.loads(text)
             if status not in STATUSES or not isinstance(detail, str) or not isinstance(seconds, (int, float)):
                 raise ValueError(status)
-        except (ValueError, TypeError):
+        except Exception:  # ValueError, TypeError, RecursionError, MemoryError ...
             outcome["detail"] = "unreadable result: the program wrote to the sandbox's result channel"
             return outcome
-        outcome.update(status=status, detail=detail, value=value if status == "ok" else None)
+        outcome.update(status=status, detail=one_line(detail), value=value if status == "ok" else None)
         if started is not None:
             if 0.0 <= seconds <= timeout_s + STARTUP_GRACE_S:  # the harness's clock: finer than ours
                 outcome["seconds"] = float(seconds)
@@ -323,37 +348,70 @@ def write_frame(fd: int, obj: object) -> None:
 
 def _report_setup_failure(exc: BaseException) -> None:
     try:
-        detail = _one_line(f"sandbox setup failed: {type(exc).__name__}: {exc}")
+        detail = one_line(f"sandbox setup failed: {type(exc).__name__}: {exc}")
         os.write(RESULT_FD, json.dumps(["runtime_error", detail, None, 0.0]).encode())
     except BaseException:
         pass
 
 
-def _unlock_and_retry(function, path, _exc_info) -> None:
-    """rmtree's error hook: a directory the program made unreadable (possible without seccomp)."""
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_dir(name: str, dir_fd: int | None) -> int:
+    """Open a directory after making it ours to list and empty again (a program may have made it
+    0o300, 0o000 ...: the worker has no capability to ignore that, but owns what programs made)."""
+    os.chmod(name, 0o700, dir_fd=dir_fd)
+    return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+
+
+def empty_dir(root: str, keep: str = "") -> bool:
+    """Delete everything below `root` but `keep` (a name in root); True when that left it empty.
+
+    Never raises and never recurses: a walk down and up with one open directory at a time and
+    names relative to it, so neither the depth of a tree nor the length of its paths matters."""
     try:
-        os.chmod(os.path.dirname(path), 0o700)
-        if os.path.isdir(path) and not os.path.islink(path):
-            os.chmod(path, 0o700)
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            function(path)
+        fd = _open_dir(root, None)
     except OSError:
-        pass
+        return False
+    names: list[str] = []  # the way down from root to fd
+    try:
+        while True:
+            child = None
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    if not names and entry.name == keep:
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        child = entry.name
+                        break
+                    os.unlink(entry.name, dir_fd=fd)
+            if child is not None:
+                below = _open_dir(child, fd)
+                os.close(fd)
+                fd = below
+                names.append(child)
+            elif names:
+                above = os.open("..", _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = above
+                os.rmdir(names.pop(), dir_fd=fd)
+            else:
+                return True
+    except Exception:  # OSError; or anything else: never take the worker or close() down
+        return False
+    finally:
+        os.close(fd)
 
 
-def _clear_dir(root: str, keep: str = "") -> None:
-    for name in os.listdir(root):
-        if name == keep:
-            continue
-        path = os.path.join(root, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, onerror=_unlock_and_retry)
-        else:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+def remove_tree(path: str) -> bool:
+    """shutil.rmtree without its recursion and its trust in permissions; never raises."""
+    if not empty_dir(path):
+        return False
+    try:
+        os.rmdir(path)
+        return True
+    except OSError:
+        return False
 
 
 def _reap_orphans() -> None:
@@ -385,11 +443,13 @@ def _reap_orphans() -> None:
 
 
 def run_forked(payload: dict, limits: dict, lock: dict, restrict: lockdown.Restrictions, workdir: str,
-               devnull: int, streams: tuple) -> dict:
+               streams: tuple) -> dict:
     if not os.path.isdir(workdir):  # removed by a program running without Landlock
         os.mkdir(workdir, 0o700)
     out_r, out_w = os.pipe2(os.O_CLOEXEC)
     res_r, res_w = os.pipe2(os.O_CLOEXEC)
+    # Its own /dev/null: a lock or flag a program sets on this open file dies with this program.
+    devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
     parent, vm_bytes = os.getpid(), lockdown.vm_size_bytes()
     pid = os.fork()
     if pid == 0:
@@ -408,8 +468,8 @@ def run_forked(payload: dict, limits: dict, lock: dict, restrict: lockdown.Restr
             _report_setup_failure(exc)
         finally:
             os._exit(EXIT_SETUP_FAILED)
-    os.close(out_w)
-    os.close(res_w)
+    for fd in (out_w, res_w, devnull):
+        os.close(fd)
     try:
         return supervise(pid, out_r, res_r, limits)
     finally:
@@ -418,12 +478,41 @@ def run_forked(payload: dict, limits: dict, lock: dict, restrict: lockdown.Restr
         if not lock["seccomp"]:
             _reap_orphans()
         # Empty the program's directory but keep it: the Landlock ruleset names its inode.
-        _clear_dir(workdir)
+        empty_dir(workdir)
         if not lock["landlock_abi"]:
-            _clear_dir(os.path.dirname(workdir), keep=os.path.basename(workdir))
+            empty_dir(os.path.dirname(workdir), keep=os.path.basename(workdir))
+
+
+def _failure(detail: str) -> dict:
+    return {"status": "runtime_error", "detail": one_line(detail), "value": None, "seconds": 0.0, "setup_failed": True}
+
+
+def serve_one(proto_in: int, proto_out: int, limits: dict, lock: dict, restrict: lockdown.Restrictions,
+              workdir: str, streams: tuple) -> int:
+    """A program's supervisor, freshly forked from the template: reads one program, runs it, answers,
+    and exits (EXIT_EOF when there was none). Its memory and the program's hold only that program."""
+    try:
+        lockdown.prctl(lockdown.PR_SET_PDEATHSIG, signal.SIGKILL)
+        lockdown.prctl(lockdown.PR_SET_CHILD_SUBREAPER, 1)  # what the program forks (without seccomp) is ours
+        payload = read_frame(proto_in)
+        if payload is None:
+            return EXIT_EOF
+        if not empty_dir(workdir) and os.path.isdir(workdir):
+            raw = _failure("sandbox: could not empty the program directory; the program was not run")
+        else:
+            raw = run_forked(payload, limits, lock, restrict, workdir, streams)
+        frame = encode_frame(raw)
+    except BaseException as exc:
+        frame = encode_frame(_failure(f"sandbox: the program's supervisor failed: {type(exc).__name__}: {exc}"))
+    write_all(proto_out, frame)
+    return 0
 
 
 def worker_main(config: dict) -> None:
+    """The template: prepares everything once, then forks one supervisor per program and waits for it.
+
+    It never reads a program, an argument or a result, so no program starts from memory that held
+    another's: each one's supervisor (and so the program) is a fresh fork of this clean state."""
     limits, tmp_root = config["limits"], config["tmp_root"]
     proto_in, proto_out = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -444,13 +533,26 @@ def worker_main(config: dict) -> None:
     os.makedirs(workdir, mode=0o700, exist_ok=True)
     restrict = restrictions(limits, lock, workdir, drop_caps=False)
     streams = program_streams()
-    gc.freeze()  # forked programs then do not touch (and copy) the worker's objects when collecting
+    gc.freeze()  # forked processes then do not touch (and copy) the template's objects when collecting
     write_frame(proto_out, {"ok": True, "features": {k: lock[k] for k in ("landlock_abi", "seccomp")}})
     while True:
-        payload = read_frame(proto_in)
-        if payload is None:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = serve_one(proto_in, proto_out, limits, lock, restrict, workdir, streams)
+            finally:
+                os._exit(code)
+        _, wstatus = os.waitpid(pid, 0)
+        code = os.WEXITSTATUS(wstatus) if os.WIFEXITED(wstatus) else -os.WTERMSIG(wstatus)
+        if code == EXIT_EOF:
             return  # the host closed the pipe, or died
-        write_frame(proto_out, run_forked(payload, limits, lock, restrict, workdir, devnull, streams))
+        if code != 0:  # it died before answering: answer for it
+            failed = _failure(f"sandbox: the program's supervisor died (status {code})")
+            del failed["setup_failed"]  # without seccomp the program itself can kill it: its own verdict
+            write_frame(proto_out, failed)
+        if not lock["seccomp"]:
+            _reap_orphans()
 
 
 def fresh_main(config: dict) -> None:
