@@ -178,8 +178,8 @@ def _descendants() -> list[psutil.Process]:
 
 
 def _worker_processes() -> list[psutil.Process]:
-    """The workers' template interpreters (not bwrap, whose command line names the runner too, nor
-    their forks: each template's idle supervisor, waiting for the next program)."""
+    """The worker interpreters (not bwrap, whose command line names the runner too, nor their
+    forks: each worker's template, and the programs forked from it)."""
     forks = {}
     for p in _descendants():
         try:
@@ -190,10 +190,10 @@ def _worker_processes() -> list[psutil.Process]:
     return [psutil.Process(pid) for pid, ppid in forks.items() if ppid not in forks]
 
 
-def _programs_left(template: psutil.Process) -> list[int]:
-    """Processes under a worker beyond its one idle supervisor: a program (or what it made) still alive."""
-    children = template.children()
-    return [p.pid for p in template.children(recursive=True) if p.ppid() != template.pid] + [c.pid for c in children[1:]]
+def _programs_left(worker: psutil.Process) -> list[int]:
+    """Processes under a worker beyond its template: a program (or what it made) still alive."""
+    children = worker.children()
+    return [p.pid for p in worker.children(recursive=True) if p.ppid() != worker.pid] + [c.pid for c in children[1:]]
 
 
 def _tmp_listing() -> set[str]:
@@ -485,7 +485,7 @@ def test_degraded_process_backend_still_reaps_escapees():
         assert _programs_left(worker) == []
     assert [(o.status, o.value) for o in outcomes] == [("ok", "escaped?"), ("ok", 3), ("ok", {}), ("timeout", None),
                                                        ("runtime_error", None), ("ok", "after the restart")]
-    assert "supervisor died" in outcomes[4].detail  # it killed its parent, the program's own supervisor
+    assert "worker died" in outcomes[4].detail  # it killed its parent, the template: the worker is replaced
     assert not [p for p in _descendants() if '"disable": ["seccomp", "landlock"]' in p.cmdline()[-1]]
 
 

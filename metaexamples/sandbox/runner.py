@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import errno
+import fcntl
 import gc
 import itertools
 import json
@@ -24,6 +25,7 @@ import os
 import re
 import select
 import signal
+import socket
 import struct
 import sys
 import time
@@ -40,7 +42,6 @@ EXIT_SETUP_FAILED = 121
 STARTUP_GRACE_S = 30.0  # from fork/spawn to the program's first instruction, on a loaded machine
 MAX_DETAIL = 300  # characters of Outcome.detail
 MAX_VALUE_DEPTH = 100  # nesting of lists and dicts in a returned value: deeper ones are output_limit
-EXIT_EOF = 120  # a program's supervisor found no next program: the host closed the pipe
 PROGRAM_DIR = "program"  # the program's directory, under the worker's temporary root
 
 # Modules solvers commonly use, imported once by the worker so that forked programs find them
@@ -188,12 +189,29 @@ def _signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
-def supervise(pid: int, out_r: int, res_r: int, limits: dict) -> dict:
+def _wait4(pid: int) -> tuple[int, float]:
+    _, wstatus, usage = os.wait4(pid, 0)
+    return wstatus, usage.ru_utime + usage.ru_stime
+
+
+def _has_exited(pid: int) -> bool:
+    """Without pidfds (Linux < 5.3): a zombie, whether or not it is our child."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+        except OSError:
+            return True
+
+
+def supervise(pid: int, out_r: int, res_r: int, limits: dict, reap=_wait4) -> dict:
     """Watch one program process until it exits or breaks a limit; kill its group; reap it.
 
     Returns {"status", "detail", "value", "seconds"} and "setup_failed" when the harness itself
-    could not start. The process group is killed before the zombie is reaped, so its id cannot
-    have been reused by then.
+    could not start. The process group is killed before the zombie is reaped (`reap(pid)` ->
+    (wait status, CPU seconds), by its parent), so its id cannot have been reused by then.
     """
     timeout_s, max_out = float(limits["timeout_s"]), int(limits["max_output_bytes"])
     result_cap = max_out + 4096
@@ -247,7 +265,7 @@ def supervise(pid: int, out_r: int, res_r: int, limits: dict) -> dict:
             started = time.monotonic()
             deadline = started + timeout_s
         if pidfd is None and not exited:
-            exited = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+            exited = _has_exited(pid)
         if exited:
             for fd in list(open_fds):  # what it wrote just before exiting
                 pump(fd)
@@ -265,7 +283,7 @@ def supervise(pid: int, out_r: int, res_r: int, limits: dict) -> dict:
             kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    _, wstatus, usage = os.wait4(pid, 0)
+    wstatus, cpu = reap(pid)
     if pidfd is not None:
         os.close(pidfd)
     seconds = round(end - started, 6) if started is not None else 0.0
@@ -294,7 +312,6 @@ def supervise(pid: int, out_r: int, res_r: int, limits: dict) -> dict:
         return outcome
     if os.WIFSIGNALED(wstatus):
         signum = os.WTERMSIG(wstatus)
-        cpu = usage.ru_utime + usage.ru_stime
         if signum == signal.SIGKILL and cpu >= cpu_seconds(limits):
             signum = signal.SIGXCPU  # the hard CPU limit, reached by a program that ignored SIGXCPU
         outcome["status"] = _SIGNAL_STATUS.get(signum, "runtime_error")
@@ -442,77 +459,117 @@ def _reap_orphans() -> None:
                 pass
 
 
-def run_forked(payload: dict, limits: dict, lock: dict, restrict: lockdown.Restrictions, workdir: str,
-               streams: tuple) -> dict:
+PAYLOAD_FD = 4  # in a program's process, until the harness has read its program from it
+_REAP = struct.Struct("=id")  # template -> worker: wait status, CPU seconds
+
+
+def _program_process(fds: dict, parent: int, workdir: str, limits: dict, restrict: lockdown.Restrictions,
+                     vm_bytes: int, streams: tuple) -> None:
+    """In the forked program process: its fds in place, its program read, then execute. Never returns."""
+    try:
+        high = {target: fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 16) for target, fd in fds.items()}
+        for target, fd in high.items():  # via high numbers: a source may sit where a target goes
+            os.dup2(fd, target)
+        os.setsid()
+        lockdown.prctl(lockdown.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(EXIT_SETUP_FAILED)
+        os.chdir(workdir)
+        payload = read_frame(PAYLOAD_FD)  # closed with every fd above RESULT_FD before the program runs
+        if payload is not None:
+            execute(payload, limits, restrict, vm_bytes, streams)
+    except BaseException as exc:
+        _report_setup_failure(exc)
+    finally:
+        os._exit(EXIT_SETUP_FAILED)
+
+
+def template_main(control: socket.socket, limits: dict, lock: dict, restrict: lockdown.Restrictions,
+                  workdir: str, streams: tuple) -> None:
+    """The process every program is forked from. It never reads a program, an argument, a result
+    or anything a program printed: each program's process starts from this state, never from
+    memory that held another program's data. Per program, told by the worker over `control`: b"F"
+    fork it with fresh pipes (their other ends go to the worker), b"W" reap it (the worker killed
+    its group) and answer with its wait status."""
+    lockdown.prctl(lockdown.PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with its worker
+    lockdown.prctl(lockdown.PR_SET_CHILD_SUBREAPER, 1)  # what a program forks (without seccomp) is ours
+    me, sock = os.getpid(), control.fileno()
+    while os.read(sock, 1) == b"F":
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        res_r, res_w = os.pipe2(os.O_CLOEXEC)
+        pay_r, pay_w = os.pipe2(os.O_CLOEXEC)
+        # Its own /dev/null: a lock or flag the program sets on this open file dies with the program.
+        devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        vm_bytes = lockdown.vm_size_bytes()
+        pid = os.fork()
+        if pid == 0:
+            _program_process({0: devnull, 1: out_w, 2: out_w, RESULT_FD: res_w, PAYLOAD_FD: pay_r}, me, workdir,
+                             limits, restrict, vm_bytes, streams)
+        for fd in (out_w, res_w, pay_r, devnull):
+            os.close(fd)
+        socket.send_fds(control, [struct.pack("=i", pid)], [out_r, res_r, pay_w])
+        for fd in (out_r, res_r, pay_w):
+            os.close(fd)
+        if os.read(sock, 1) != b"W":
+            break
+        wstatus, cpu = _wait4(pid)
+        if not lock["seccomp"]:
+            _reap_orphans()
+        os.write(sock, _REAP.pack(wstatus, cpu))
+    os._exit(0)
+
+
+def run_program(frame: bytes, control: socket.socket, limits: dict, lock: dict, workdir: str) -> dict:
+    """One program (its frame as the host sent it, undecoded) forked by the template, supervised here.
+
+    The directory is emptied before each program (the previous one's files, however deep or
+    locked) rather than after: a program that cannot have a clean directory is not run."""
+    clean = empty_dir(workdir)
+    if not lock["landlock_abi"]:  # it could write next to its directory too
+        clean = empty_dir(os.path.dirname(workdir), keep=os.path.basename(workdir)) and clean
     if not os.path.isdir(workdir):  # removed by a program running without Landlock
         os.mkdir(workdir, 0o700)
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    res_r, res_w = os.pipe2(os.O_CLOEXEC)
-    # Its own /dev/null: a lock or flag a program sets on this open file dies with this program.
-    devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-    parent, vm_bytes = os.getpid(), lockdown.vm_size_bytes()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setsid()
-            os.dup2(devnull, 0)
-            os.dup2(out_w, 1)
-            os.dup2(out_w, 2)
-            os.dup2(res_w, RESULT_FD)
-            lockdown.prctl(lockdown.PR_SET_PDEATHSIG, signal.SIGKILL)
-            if os.getppid() != parent:
-                os._exit(EXIT_SETUP_FAILED)
-            os.chdir(workdir)
-            execute(payload, limits, restrict, vm_bytes, streams)
-        except BaseException as exc:
-            _report_setup_failure(exc)
-        finally:
-            os._exit(EXIT_SETUP_FAILED)
-    for fd in (out_w, res_w, devnull):
-        os.close(fd)
+        clean = empty_dir(workdir)
+    if not clean:
+        return {"status": "runtime_error", "value": None, "seconds": 0.0, "setup_failed": True,
+                "detail": "sandbox: could not empty the program directory; the program was not run"}
+    control.sendall(b"F")
+    message, fds, _, _ = socket.recv_fds(control, 16, 3)
+    if len(fds) != 3:
+        raise RuntimeError("sandbox: the template process is gone")
+    [pid], (out_r, res_r, pay_w) = struct.unpack("=i", message), fds
+
+    def reap(_pid: int) -> tuple[int, float]:
+        control.sendall(b"W")
+        answer = control.recv(_REAP.size)
+        if len(answer) != _REAP.size:
+            raise RuntimeError("sandbox: the template process is gone")
+        return _REAP.unpack(answer)
+
     try:
-        return supervise(pid, out_r, res_r, limits)
+        try:
+            write_all(pay_w, frame)  # the program's process reads it at once, whatever its size
+        except BrokenPipeError:
+            pass  # it died before reading: supervise says how
+        finally:
+            os.close(pay_w)
+        return supervise(pid, out_r, res_r, limits, reap)
     finally:
         os.close(out_r)
         os.close(res_r)
-        if not lock["seccomp"]:
-            _reap_orphans()
-        # Empty the program's directory but keep it: the Landlock ruleset names its inode.
-        empty_dir(workdir)
-        if not lock["landlock_abi"]:
-            empty_dir(os.path.dirname(workdir), keep=os.path.basename(workdir))
 
 
-def _failure(detail: str) -> dict:
-    return {"status": "runtime_error", "detail": one_line(detail), "value": None, "seconds": 0.0, "setup_failed": True}
-
-
-def serve_one(proto_in: int, proto_out: int, limits: dict, lock: dict, restrict: lockdown.Restrictions,
-              workdir: str, streams: tuple) -> int:
-    """A program's supervisor, freshly forked from the template: reads one program, runs it, answers,
-    and exits (EXIT_EOF when there was none). Its memory and the program's hold only that program."""
-    try:
-        lockdown.prctl(lockdown.PR_SET_PDEATHSIG, signal.SIGKILL)
-        lockdown.prctl(lockdown.PR_SET_CHILD_SUBREAPER, 1)  # what the program forks (without seccomp) is ours
-        payload = read_frame(proto_in)
-        if payload is None:
-            return EXIT_EOF
-        if not empty_dir(workdir) and os.path.isdir(workdir):
-            raw = _failure("sandbox: could not empty the program directory; the program was not run")
-        else:
-            raw = run_forked(payload, limits, lock, restrict, workdir, streams)
-        frame = encode_frame(raw)
-    except BaseException as exc:
-        frame = encode_frame(_failure(f"sandbox: the program's supervisor failed: {type(exc).__name__}: {exc}"))
-    write_all(proto_out, frame)
-    return 0
+def read_raw_frame(fd: int) -> bytes | None:
+    head = _read_exact(fd, 4)
+    if head is None:
+        return None
+    body = _read_exact(fd, struct.unpack(">I", head)[0])
+    return None if body is None else head + body
 
 
 def worker_main(config: dict) -> None:
-    """The template: prepares everything once, then forks one supervisor per program and waits for it.
-
-    It never reads a program, an argument or a result, so no program starts from memory that held
-    another's: each one's supervisor (and so the program) is a fresh fork of this clean state."""
+    """Talks to the host and supervises programs; forks them only through the template it starts
+    before reading any program, so it can hold programs' data without passing it on."""
     limits, tmp_root = config["limits"], config["tmp_root"]
     proto_in, proto_out = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -533,26 +590,23 @@ def worker_main(config: dict) -> None:
     os.makedirs(workdir, mode=0o700, exist_ok=True)
     restrict = restrictions(limits, lock, workdir, drop_caps=False)
     streams = program_streams()
-    gc.freeze()  # forked processes then do not touch (and copy) the template's objects when collecting
+    control, template_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    gc.freeze()  # forked programs then do not touch (and copy) the template's objects when collecting
+    if os.fork() == 0:
+        control.close()
+        os.close(proto_in)
+        os.close(proto_out)
+        try:
+            template_main(template_end, limits, lock, restrict, workdir, streams)
+        finally:
+            os._exit(1)
+    template_end.close()
     write_frame(proto_out, {"ok": True, "features": {k: lock[k] for k in ("landlock_abi", "seccomp")}})
     while True:
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                code = serve_one(proto_in, proto_out, limits, lock, restrict, workdir, streams)
-            finally:
-                os._exit(code)
-        _, wstatus = os.waitpid(pid, 0)
-        code = os.WEXITSTATUS(wstatus) if os.WIFEXITED(wstatus) else -os.WTERMSIG(wstatus)
-        if code == EXIT_EOF:
+        frame = read_raw_frame(proto_in)
+        if frame is None:
             return  # the host closed the pipe, or died
-        if code != 0:  # it died before answering: answer for it
-            failed = _failure(f"sandbox: the program's supervisor died (status {code})")
-            del failed["setup_failed"]  # without seccomp the program itself can kill it: its own verdict
-            write_frame(proto_out, failed)
-        if not lock["seccomp"]:
-            _reap_orphans()
+        write_frame(proto_out, run_program(frame, control, limits, lock, workdir))
 
 
 def fresh_main(config: dict) -> None:
