@@ -30,9 +30,9 @@ def P(source: str, *args) -> Program:
     return Program(textwrap.dedent(source), "solve", tuple(args))
 
 
-def open_sandbox(backend: str, timeout_s: float = TIMEOUT) -> Sandbox:
+def open_sandbox(backend: str, timeout_s: float = TIMEOUT, disable: tuple = ()) -> Sandbox:
     try:
-        return Sandbox(backend=backend, timeout_s=timeout_s, workers=1)
+        return Sandbox(backend=backend, timeout_s=timeout_s, workers=1, _disable=disable)
     except ConfigError as exc:  # bubblewrap cannot work on this machine: nothing of it to test
         pytest.skip(f"backend {backend} unavailable: {exc}")
 
@@ -175,6 +175,28 @@ def test_close_removes_what_a_program_left(tmp_path):
     assert runner.remove_tree(str(root)) is False  # already gone: False, not an exception
 
 
+def test_without_landlock_bubblewrap_still_passes_no_file_on():
+    """Landlock off (an older kernel): under bubblewrap only /tmp is writable, and the worker
+    empties it before each program."""
+    places = ["/tmp/leak", "/tmp/program/leak", "/dev/shm/leak", "/dev/leak", "/leak", "/opt/leak"]
+    writer = P("""
+        def solve(places):
+            written = []
+            for path in places:
+                try:
+                    open(path, 'w').write('x')
+                    written.append(path)
+                except OSError:
+                    pass
+            return written
+        """, places)
+    reader = P("import os\ndef solve(places):\n    return [p for p in places if os.path.exists(p)]", places)
+    with open_sandbox("bubblewrap", disable=("landlock",)) as sandbox:
+        assert sandbox.features["landlock_abi"] == 0
+        outcomes = sandbox.run([writer, reader])
+    assert statuses(outcomes) == [("ok", ["/tmp/leak", "/tmp/program/leak"]), ("ok", [])]
+
+
 HEAP_SCAN = P("""
     import ctypes, hashlib, os
     def solve(needles):
@@ -305,6 +327,8 @@ FCNTL = P("""
                            ("FIOSETOWN", lambda: fcntl.ioctl(r, 0x8901, me.to_bytes(4, 'little'))),
                            ("F_NOTIFY", lambda: fcntl.fcntl(os.open('.', os.O_RDONLY), 1026, 0x80000001)),
                            ("F_SETLK", lambda: fcntl.lockf(os.open('f', os.O_CREAT | os.O_RDWR), fcntl.LOCK_EX)),
+                           ("F_OFD_SETLK", lambda: fcntl.fcntl(os.open('g', os.O_CREAT | os.O_RDWR), 37, bytes(32))),
+                           ("F_SETLEASE", lambda: fcntl.fcntl(os.open('h', os.O_CREAT | os.O_RDONLY), 1024, 0)),
                            ("flock", lambda: fcntl.flock(0, fcntl.LOCK_EX))]:
             try:
                 call()
@@ -325,7 +349,7 @@ def test_fcntl_signal_owner_locks_and_watches_are_denied(box):
     [outcome] = box.run([FCNTL])
     assert outcome.status == "ok", outcome
     denied = {k: errno.EPERM for k in ("F_SETOWN", "F_SETSIG", "F_SETOWN_EX", "FIOSETOWN", "F_NOTIFY", "F_SETLK",
-                                       "flock")}
+                                       "F_OFD_SETLK", "F_SETLEASE", "flock")}
     assert outcome.value == dict(denied, ordinary=True)
 
 

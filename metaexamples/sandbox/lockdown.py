@@ -16,9 +16,11 @@ own process, in this order, by `Restrictions.apply`:
   (ABI >= 6). Denied accesses fail with EACCES -> the program sees PermissionError.
 - seccomp (x86_64, aarch64): a syscall filter, a binary search on the call number. Process creation (fork, vfork, clone
   without CLONE_THREAD), exec, every socket, ptrace and friends, mount/namespace calls, kernel
-  modules, bpf, io_uring, chmod/chown/utime/xattr (Landlock does not cover metadata), changing
-  session or process group, and signalling any process but itself fail with EPERM. Threads stay
-  allowed. A syscall from a foreign ABI (x32, i386) kills the process.
+  modules, bpf, io_uring, chmod/chown/utime/setxattr (Landlock does not cover metadata), readlink,
+  changing session or process group, signalling any process but itself (also through fcntl's and
+  ioctl's signal owner), System V IPC and POSIX message queues, inotify/fanotify/dnotify, flock
+  and fcntl record locks and leases fail with EPERM; reading extended attributes fails with
+  ENOTSUP. Threads stay allowed. A syscall from a foreign ABI (x32, i386) kills the process.
 
 Why errno rather than killing the process: the program sees an ordinary PermissionError, which
 the runner reports as `forbidden` when uncaught, and library code that probes (e.g.

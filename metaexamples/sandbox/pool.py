@@ -1,9 +1,10 @@
-"""Sandbox: a few long-lived workers, each forking one locked-down process per program.
+"""Sandbox: a few long-lived workers, each running one locked-down process per program.
 
 A worker is started once (under bubblewrap when it can be) and pre-imports the standard modules
-programs use; a fork then costs a couple of milliseconds of CPU where a fresh interpreter costs
-about fifty. Each worker runs one program at a time, with the next one already sent to it (so it
-never waits for this process); programs go to whichever worker has room.
+programs use; its template process then forks each program, which costs a couple of milliseconds
+of CPU where a fresh interpreter costs about fifty. Each worker runs one program at a time, with
+the next one already sent to it (so it never waits for this process); programs go to whichever
+worker has room.
 """
 
 from __future__ import annotations

@@ -1,8 +1,14 @@
-"""What runs on the sandbox side: the worker loop, the per-program harness and its supervisor.
+"""What runs on the sandbox side: the worker, its template, the per-program harness and supervisor.
 
 Standard library only. Run as a script (`python -s -S -B runner.py worker|fresh CONFIG`) it is a
-sandbox worker or a one-shot program process; imported by the host, it supplies `supervise` and
-`STATUSES`.
+sandbox worker or a one-shot program process; imported by the host, it supplies `supervise`,
+`STATUSES` and the bounds on what comes back.
+
+Processes. The worker talks to the host and supervises; right after start-up, before reading any
+program, it forks the template, which forks every program's process (fresh pipes each time, whose
+other ends it passes to the worker over a unix socket) and reaps it when the worker says so. The
+template never reads a program, an argument, a result or a program's output: each program starts
+from that clean state. A program's process reads its own program from fd 4 before it locks down.
 
 Protocol. Host -> worker and worker -> host: frames of a 4-byte big-endian length and UTF-8 JSON,
 over the worker's stdin/stdout (both moved off fds 0/1 at start, so nothing printed by accident
@@ -10,7 +16,8 @@ can corrupt them). Program process -> supervisor: fd 3 carries b"R" when the pro
 start (the wall clock starts there) and then one JSON list [status, detail, value, seconds]; fds 1, 2
 carry whatever the program prints, counted and discarded. fd 3 is the program's own fd: a program
 can write a forged result there, but only for itself, which it could do anyway by returning that
-value; verdicts the supervisor decides (timeout, output_limit, signals) cannot be forged.
+value; what it writes is decoded with bounded depth and size, so the worst it gets is its own
+runtime_error. Verdicts the supervisor decides (timeout, output_limit, signals) cannot be forged.
 """
 
 from __future__ import annotations
