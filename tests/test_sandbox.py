@@ -191,9 +191,13 @@ def _worker_processes() -> list[psutil.Process]:
 
 
 def _programs_left(worker: psutil.Process) -> list[int]:
-    """Processes under a worker beyond its template: a program (or what it made) still alive."""
-    children = worker.children()
-    return [p.pid for p in worker.children(recursive=True) if p.ppid() != worker.pid] + [c.pid for c in children[1:]]
+    """Processes under a worker beyond its template and the one process the template forked ahead
+    for the next program: a program (or what it made) still alive."""
+    extra = [c.pid for c in worker.children()[1:]]
+    for template in worker.children()[:1]:
+        forked = template.children()
+        extra += [c.pid for c in forked[1:]] + [p.pid for c in forked[:1] for p in c.children(recursive=True)]
+    return extra
 
 
 def _tmp_listing() -> set[str]:

@@ -467,7 +467,8 @@ def _reap_orphans() -> None:
 
 
 PAYLOAD_FD = 4  # in a program's process, until the harness has read its program from it
-_REAP = struct.Struct("=id")  # template -> worker: wait status, CPU seconds
+_REAPED = struct.Struct("=id")  # template -> worker: the program's wait status and CPU seconds
+_READY = struct.Struct("=i")  # template -> worker: the next program's pid, with its pipes' other ends
 
 
 def _program_process(fds: dict, parent: int, workdir: str, limits: dict, restrict: lockdown.Restrictions,
@@ -481,9 +482,9 @@ def _program_process(fds: dict, parent: int, workdir: str, limits: dict, restric
         lockdown.prctl(lockdown.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:
             os._exit(EXIT_SETUP_FAILED)
-        os.chdir(workdir)
         payload = read_frame(PAYLOAD_FD)  # closed with every fd above RESULT_FD before the program runs
         if payload is not None:
+            os.chdir(workdir)  # now: the worker may have made it anew while this process waited
             execute(payload, limits, restrict, vm_bytes, streams)
     except BaseException as exc:
         _report_setup_failure(exc)
@@ -495,13 +496,13 @@ def template_main(control: socket.socket, limits: dict, lock: dict, restrict: lo
                   workdir: str, streams: tuple) -> None:
     """The process every program is forked from. It never reads a program, an argument, a result
     or anything a program printed: each program's process starts from this state, never from
-    memory that held another program's data. Per program, told by the worker over `control`: b"F"
-    fork it with fresh pipes (their other ends go to the worker), b"W" reap it (the worker killed
-    its group) and answer with its wait status."""
+    memory that held another program's data. It forks each program's process ahead, with fresh
+    pipes whose other ends go to the worker (_READY); the process waits for its program there. On
+    b"W" from the worker (which has killed the program's group) it reaps it and answers (_REAPED)."""
     lockdown.prctl(lockdown.PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with its worker
     lockdown.prctl(lockdown.PR_SET_CHILD_SUBREAPER, 1)  # what a program forks (without seccomp) is ours
     me, sock = os.getpid(), control.fileno()
-    while os.read(sock, 1) == b"F":
+    while True:
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
         res_r, res_w = os.pipe2(os.O_CLOEXEC)
         pay_r, pay_w = os.pipe2(os.O_CLOEXEC)
@@ -514,20 +515,43 @@ def template_main(control: socket.socket, limits: dict, lock: dict, restrict: lo
                              limits, restrict, vm_bytes, streams)
         for fd in (out_w, res_w, pay_r, devnull):
             os.close(fd)
-        socket.send_fds(control, [struct.pack("=i", pid)], [out_r, res_r, pay_w])
+        socket.send_fds(control, [_READY.pack(pid)], [out_r, res_r, pay_w])
         for fd in (out_r, res_r, pay_w):
             os.close(fd)
         if os.read(sock, 1) != b"W":
-            break
+            os._exit(0)  # the worker is gone
         wstatus, cpu = _wait4(pid)
         if not lock["seccomp"]:
             _reap_orphans()
-        os.write(sock, _REAP.pack(wstatus, cpu))
-    os._exit(0)
+        os.write(sock, _REAPED.pack(wstatus, cpu))
 
 
-def run_program(frame: bytes, control: socket.socket, limits: dict, lock: dict, workdir: str) -> dict:
-    """One program (its frame as the host sent it, undecoded) forked by the template, supervised here.
+class TemplateLink:
+    """The worker's end of the template: the program process it forked ahead, and reaping it."""
+
+    def __init__(self, control: socket.socket):
+        self.control = control
+
+    def next_process(self) -> tuple[int, list[int]]:
+        """(pid, [out_r, res_r, pay_w]) of the process waiting for the next program."""
+        message, fds, _, _ = socket.recv_fds(self.control, 16, 3)
+        if len(fds) != 3 or len(message) != _READY.size:
+            for fd in fds:
+                os.close(fd)
+            raise RuntimeError("sandbox: the template process is gone")
+        return _READY.unpack(message)[0], fds
+
+    def reap(self, _pid: int) -> tuple[int, float]:
+        self.control.sendall(b"W")
+        answer = self.control.recv(_REAPED.size)
+        if len(answer) != _REAPED.size:
+            raise RuntimeError("sandbox: the template process is gone")
+        return _REAPED.unpack(answer)
+
+
+def run_program(frame: bytes, template: TemplateLink, limits: dict, lock: dict, workdir: str) -> dict:
+    """One program (its frame as the host sent it, undecoded) in the process the template forked
+    for it, supervised here.
 
     The directory is emptied before each program (the previous one's files, however deep or
     locked) rather than after: a program that cannot have a clean directory is not run."""
@@ -540,19 +564,7 @@ def run_program(frame: bytes, control: socket.socket, limits: dict, lock: dict, 
     if not clean:
         return {"status": "runtime_error", "value": None, "seconds": 0.0, "setup_failed": True,
                 "detail": "sandbox: could not empty the program directory; the program was not run"}
-    control.sendall(b"F")
-    message, fds, _, _ = socket.recv_fds(control, 16, 3)
-    if len(fds) != 3:
-        raise RuntimeError("sandbox: the template process is gone")
-    [pid], (out_r, res_r, pay_w) = struct.unpack("=i", message), fds
-
-    def reap(_pid: int) -> tuple[int, float]:
-        control.sendall(b"W")
-        answer = control.recv(_REAP.size)
-        if len(answer) != _REAP.size:
-            raise RuntimeError("sandbox: the template process is gone")
-        return _REAP.unpack(answer)
-
+    pid, (out_r, res_r, pay_w) = template.next_process()
     try:
         try:
             write_all(pay_w, frame)  # the program's process reads it at once, whatever its size
@@ -560,7 +572,7 @@ def run_program(frame: bytes, control: socket.socket, limits: dict, lock: dict, 
             pass  # it died before reading: supervise says how
         finally:
             os.close(pay_w)
-        return supervise(pid, out_r, res_r, limits, reap)
+        return supervise(pid, out_r, res_r, limits, template.reap)
     finally:
         os.close(out_r)
         os.close(res_r)
@@ -608,12 +620,13 @@ def worker_main(config: dict) -> None:
         finally:
             os._exit(1)
     template_end.close()
+    template = TemplateLink(control)
     write_frame(proto_out, {"ok": True, "features": {k: lock[k] for k in ("landlock_abi", "seccomp")}})
     while True:
         frame = read_raw_frame(proto_in)
         if frame is None:
             return  # the host closed the pipe, or died
-        write_frame(proto_out, run_program(frame, control, limits, lock, workdir))
+        write_frame(proto_out, run_program(frame, template, limits, lock, workdir))
 
 
 def fresh_main(config: dict) -> None:
