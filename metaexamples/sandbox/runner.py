@@ -384,8 +384,14 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 def _open_dir(name: str, dir_fd: int | None) -> int:
     """Open a directory after making it ours to list and empty again (a program may have made it
     0o300, 0o000 ...: the worker has no capability to ignore that, but owns what programs made)."""
-    os.chmod(name, 0o700, dir_fd=dir_fd)
-    return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    try:
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except PermissionError:  # not readable
+        os.chmod(name, 0o700, dir_fd=dir_fd)
+        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    if os.fstat(fd).st_mode & 0o700 != 0o700:  # readable, but its entries could not be removed
+        os.fchmod(fd, 0o700)
+    return fd
 
 
 def empty_dir(root: str, keep: str = "") -> bool:
