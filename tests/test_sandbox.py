@@ -95,7 +95,8 @@ def hostile_programs(ctx: dict) -> dict[str, tuple[Program, object]]:
                                  "forbidden"),
         # --- memory and recursion
         "memory_bomb": (P("def solve():\n    return len(bytearray(10 ** 10))"), "memory"),
-        "memory_gradual": (P("def solve():\n    xs = []\n    while True: xs.append(bytearray(32 << 20))"), "memory"),
+        # bytes(n) comes from calloc: fresh zero pages, not touched, so the limit is hit before the clock
+        "memory_gradual": (P("def solve():\n    xs = []\n    while True: xs.append(bytes(32 << 20))"), "memory"),
         "raise_rlimit": (P("""
             import resource
             def solve():
