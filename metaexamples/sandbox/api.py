@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .runner import STATUSES
+from .runner import STATUSES, one_line
 
 __all__ = ["Program", "Outcome", "STATUSES"]
 
@@ -28,4 +28,6 @@ class Outcome:
 
     @classmethod
     def from_raw(cls, raw: dict) -> "Outcome":
-        return cls(raw["status"], raw["value"] if raw["status"] == "ok" else None, raw["detail"], float(raw["seconds"]))
+        # The detail is sanitised again here: whatever reached this process, it can be written anywhere.
+        return cls(raw["status"], raw["value"] if raw["status"] == "ok" else None, one_line(str(raw["detail"])),
+                   float(raw["seconds"]))

@@ -47,7 +47,8 @@ def _python_roots(python: str) -> list[str]:
 def bubblewrap_command(bwrap: str, config: dict) -> list[str]:
     """A worker in its own user, pid, net, ipc, uts and cgroup namespaces, with a minimal view of
     the filesystem: /usr, the libraries and the Python installation read-only, a private /proc and
-    /dev, a size-capped tmpfs /tmp; no home, no repository, no /etc but the loader cache."""
+    read-only /dev, a size-capped tmpfs /tmp (the only writable place); no home, no repository,
+    no /etc but the loader cache."""
     python = python_executable()
     cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
            "--clearenv", "--hostname", "sandbox"]
@@ -64,6 +65,9 @@ def bubblewrap_command(bwrap: str, config: dict) -> list[str]:
         cmd += ["--ro-bind", root, root]
     cmd += ["--ro-bind", str(RUNNER_DIR), RUNNER_IN_SANDBOX,
             "--proc", "/proc", "--dev", "/dev", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp", "--chdir", "/tmp",
+            # Only /tmp stays writable (the worker empties it before each program): even without
+            # Landlock, no file under /, /dev or /dev/shm can pass from one program to the next.
+            "--remount-ro", "/dev", "--remount-ro", "/",
             "--", python, *PYTHON_FLAGS, f"{RUNNER_IN_SANDBOX}/runner.py", "worker",
             json.dumps(dict(config, tmp_root="/tmp"))]
     return cmd

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 
@@ -42,5 +41,5 @@ def run_fresh_subprocess(program: Program, timeout_s: float = 2.0, memory_mb: in
         os.close(res_r)
         if res_w >= 0:
             os.close(res_w)
-        shutil.rmtree(workdir, ignore_errors=True)
+        runner.remove_tree(workdir)
     return Outcome.from_raw(raw)

@@ -16,9 +16,11 @@ own process, in this order, by `Restrictions.apply`:
   (ABI >= 6). Denied accesses fail with EACCES -> the program sees PermissionError.
 - seccomp (x86_64, aarch64): a syscall filter, a binary search on the call number. Process creation (fork, vfork, clone
   without CLONE_THREAD), exec, every socket, ptrace and friends, mount/namespace calls, kernel
-  modules, bpf, io_uring, chmod/chown/utime/xattr (Landlock does not cover metadata), changing
-  session or process group, and signalling any process but itself fail with EPERM. Threads stay
-  allowed. A syscall from a foreign ABI (x32, i386) kills the process.
+  modules, bpf, io_uring, chmod/chown/utime/setxattr (Landlock does not cover metadata), readlink,
+  changing session or process group, signalling any process but itself (also through fcntl's and
+  ioctl's signal owner), System V IPC and POSIX message queues, inotify/fanotify/dnotify, flock
+  and fcntl record locks and leases fail with EPERM; reading extended attributes fails with
+  ENOTSUP. Threads stay allowed. A syscall from a foreign ABI (x32, i386) kills the process.
 
 Why errno rather than killing the process: the program sees an ordinary PermissionError, which
 the runner reports as `forbidden` when uncaught, and library code that probes (e.g.
@@ -230,17 +232,43 @@ _SYSCALLS = {
     "removexattr": (197, 14), "lremovexattr": (198, 15), "fremovexattr": (199, 16),
     "removexattrat": (466, 466), "mknod": (133, None), "mknodat": (259, 33),
     "personality": (135, 92),
+    # System V IPC and POSIX message queues: objects that outlive the program (and, on the process
+    # backend, live on the host), so a channel from one program to the next.
+    "shmget": (29, 194), "shmat": (30, 196), "shmctl": (31, 195), "shmdt": (67, 197),
+    "semget": (64, 190), "semop": (65, 193), "semctl": (66, 191), "semtimedop": (220, 192),
+    "msgget": (68, 186), "msgsnd": (69, 189), "msgrcv": (70, 188), "msgctl": (71, 187),
+    "mq_open": (240, 180), "mq_unlink": (241, 181), "mq_timedsend": (242, 182),
+    "mq_timedreceive": (243, 183), "mq_notify": (244, 184), "mq_getsetattr": (245, 185),
+    # Watching other folders, locks on shared files (/dev/null, the read-only system): seen by
+    # programs running at the same time and by the host.
+    "inotify_init": (253, None), "inotify_init1": (294, 26), "inotify_add_watch": (254, 27),
+    "fanotify_init": (300, 262), "fanotify_mark": (301, 263), "flock": (73, 32),
+    # Reading outside: symbolic links (/proc/<pid>/cwd, exe, fd/N on the process backend) and
+    # extended attributes, which Landlock does not cover.
+    "readlink": (89, None), "readlinkat": (267, 78),
+    "getxattr": (191, 8), "lgetxattr": (192, 9), "fgetxattr": (193, 10), "getxattrat": (464, 464),
+    "listxattr": (194, 11), "llistxattr": (195, 12), "flistxattr": (196, 13), "listxattrat": (465, 465),
+    # Allowed except for the commands below (_FCNTL_DENIED, _IOCTL_DENIED).
+    "fcntl": (72, 25), "ioctl": (16, 29),
 }
+# xattr reads fail as on a file system without extended attributes (shutil.copy2 then still works).
+_ERRNO = {name: errno.ENOTSUP for name in ("getxattr", "lgetxattr", "fgetxattr", "getxattrat",
+                                          "listxattr", "llistxattr", "flistxattr", "listxattrat")}
+# fcntl commands: F_SETOWN, F_SETSIG, F_SETOWN_EX (with O_ASYNC, a signal to any process: the
+# kill() rules bypassed), F_NOTIFY (directory watch), F_SETLEASE, and the record locks (F_GETLK,
+# F_SETLK, F_SETLKW and their OFD forms) that other programs and the host would see.
+_FCNTL_DENIED = (8, 10, 15, 1026, 1024, 5, 6, 7, 36, 37, 38)
+_IOCTL_DENIED = (0x8901, 0x8902)  # FIOSETOWN, SIOCSPGRP: F_SETOWN by ioctl
 # Calls allowed only with particular arguments; checked before the plain denials below.
-_CHECKED = ("clone", "clone3", "kill", "tgkill", "prlimit64")
+_CHECKED = ("clone", "clone3", "kill", "tgkill", "prlimit64", "fcntl", "ioctl")
 _DENIED = tuple(name for name in _SYSCALLS if name not in _CHECKED)
 
 _CLONE_THREAD = 0x00010000
 _X32_SYSCALL_BIT = 0x40000000
 
-_LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K, _RET_K = 0x20, 0x15, 0x35, 0x45, 0x06
+_LD_W_ABS, _JA, _JEQ_K, _JGE_K, _JSET_K, _RET_K = 0x20, 0x05, 0x15, 0x35, 0x45, 0x06
 _RET_ALLOW, _RET_KILL_PROCESS, _RET_ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
-_OFF_NR, _OFF_ARCH, _OFF_ARG0_LO = 0, 4, 16
+_OFF_NR, _OFF_ARCH, _OFF_ARG0_LO, _OFF_ARG1_LO = 0, 4, 16, 24
 
 
 def seccomp_arch() -> str | None:
@@ -251,14 +279,6 @@ def seccomp_arch() -> str | None:
 
 def _insn(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k & 0xFFFFFFFF)
-
-
-def build_filter(arch: str, pid: int) -> bytes:
-    """Classic BPF for `pid` (signals may target only the program itself or its own group)."""
-    template, slots = filter_template(arch)
-    program = bytearray(template)
-    patch_pid(program, slots, pid)
-    return bytes(program)
 
 
 def patch_pid(program, slots: tuple[list[int], list[int]], pid: int) -> None:
@@ -283,13 +303,20 @@ def filter_template(arch: str) -> tuple[bytes, tuple[list[int], list[int]]]:
     return program, slots
 
 
+def _deny_commands(commands: tuple, deny: bytes, allow: bytes) -> list[bytes]:
+    """A block denying a call whose second argument (fcntl's and ioctl's command) is in `commands`."""
+    n = len(commands)
+    return ([_insn(_LD_W_ABS, _OFF_ARG1_LO)] + [_insn(_JEQ_K, c, n - i, 0) for i, c in enumerate(commands)]
+            + [allow, deny])
+
+
 def _assemble(arch: str) -> bytes:
     col = 0 if arch == "x86_64" else 1
     nr = {name: pair[col] for name, pair in _SYSCALLS.items() if pair[col] is not None}
     deny, allow = _insn(_RET_K, _RET_ERRNO | errno.EPERM), _insn(_RET_K, _RET_ALLOW)
     own = [_insn(_LD_W_ABS, _OFF_ARG0_LO), _insn(_JEQ_K, 0, 2, 0), _insn(_JEQ_K, _PID, 1, 0), deny, allow]
     # What to do for each listed call; every block ends in a return on all its branches.
-    blocks = {name: [deny] for name in _DENIED}
+    blocks = {name: [_insn(_RET_K, _RET_ERRNO | _ERRNO.get(name, errno.EPERM))] for name in _DENIED}
     # clone: threads only (fork is clone without CLONE_THREAD).
     blocks["clone"] = [_insn(_LD_W_ABS, _OFF_ARG0_LO), _insn(_JSET_K, _CLONE_THREAD, 0, 1), allow, deny]
     # clone3 passes its flags in memory BPF cannot read: ENOSYS makes glibc fall back to clone.
@@ -299,6 +326,7 @@ def _assemble(arch: str) -> bytes:
                       _insn(_JEQ_K, _NEG_PID, 1, 0), deny, allow]
     # tgkill(tgid, ...) and prlimit64(pid, ...): own process only (raise(), setrlimit use these).
     blocks["tgkill"] = blocks["prlimit64"] = own
+    blocks["fcntl"], blocks["ioctl"] = _deny_commands(_FCNTL_DENIED, deny, allow), _deny_commands(_IOCTL_DENIED, deny, allow)
     entries = sorted((nr[name], block) for name, block in blocks.items() if name in nr)
 
     def tree(items: list) -> list[bytes]:
@@ -309,8 +337,8 @@ def _assemble(arch: str) -> bytes:
             return [_insn(_JEQ_K, number, 0, len(block))] + block + [allow]
         mid = len(items) // 2
         left, right = tree(items[:mid]), tree(items[mid:])
-        if len(left) > 255:
-            raise ValueError("seccomp filter: jump too long")
+        if len(left) > 255:  # past a conditional jump's 8-bit offset: over `left` with an unconditional one
+            return [_insn(_JGE_K, items[mid][0], 0, 1), _insn(_JA, len(left))] + left + right
         return [_insn(_JGE_K, items[mid][0], len(left), 0)] + left + right
 
     p = [_insn(_LD_W_ABS, _OFF_ARCH), _insn(_JEQ_K, _AUDIT_ARCH[arch], 1, 0), _insn(_RET_K, _RET_KILL_PROCESS),

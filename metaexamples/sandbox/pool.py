@@ -1,9 +1,10 @@
-"""Sandbox: a few long-lived workers, each forking one locked-down process per program.
+"""Sandbox: a few long-lived workers, each running one locked-down process per program.
 
 A worker is started once (under bubblewrap when it can be) and pre-imports the standard modules
-programs use; a fork then costs a couple of milliseconds of CPU where a fresh interpreter costs
-about fifty. Each worker runs one program at a time, with the next one already sent to it (so it
-never waits for this process); programs go to whichever worker has room.
+programs use; its template process then forks each program, which costs a couple of milliseconds
+of CPU where a fresh interpreter costs about fifty. Each worker runs one program at a time, with
+the next one already sent to it (so it never waits for this process); programs go to whichever
+worker has room.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import logging
 import os
 import select
-import shutil
 import signal
 import struct
 import subprocess
@@ -65,7 +65,17 @@ class _Worker:
             buf.extend(chunk)
             if need == 4 and len(buf) == 4:
                 need += struct.unpack(">I", bytes(buf))[0]
-        return json.loads(bytes(buf[4:]))
+        try:  # the worker checked what the program sent; this guards the batch against anything else
+            text = bytes(buf[4:]).decode("utf-8")
+            if runner.json_depth(text) > runner.MAX_VALUE_DEPTH + 1:
+                raise ValueError("nested too deep")
+            frame = json.loads(text)
+            if not isinstance(frame, dict):
+                raise ValueError("not an object")
+            return frame
+        except Exception as exc:
+            return {"status": "runtime_error", "value": None, "seconds": 0.0,
+                    "detail": f"sandbox: unreadable answer from the worker ({type(exc).__name__})"}
 
     def start(self) -> str:
         """'' once the worker said hello, else why not (bwrap's own message, usually)."""
@@ -107,10 +117,16 @@ class _Worker:
 
 
 def _shutdown(workers: list[_Worker], tmp: list[str]) -> None:
+    """Never raises: whatever the programs left, close() succeeds and removes the sandbox's folder."""
     while workers:
-        workers.pop().stop()
+        try:
+            workers.pop().stop()
+        except Exception as exc:  # a worker that cannot be stopped is already gone
+            log.warning("sandbox: stopping a worker: %s", exc)
     while tmp:
-        shutil.rmtree(tmp.pop(), ignore_errors=True)
+        path = tmp.pop()
+        if not runner.remove_tree(path):
+            log.warning("sandbox: could not remove %s", path)
 
 
 class Sandbox:
