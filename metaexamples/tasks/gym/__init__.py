@@ -99,6 +99,13 @@ class GymTask(QATask):
     def check_config(cls, cfg) -> None:
         t = cfg.task
         task = cls(cfg)
+        check_key(t.datasets is None or OmegaConf.is_dict(t.datasets), "task.datasets",
+                  f"expected a mapping {{name: weight}}, got {t.datasets!r}")
+        check_key(t.config is None or OmegaConf.is_dict(t.config), "task.config",
+                  f"expected a mapping {{key: value}}, got {t.config!r}")
+        for name, weight in (t.datasets or {}).items():
+            check_key(isinstance(weight, (int, float)) and not isinstance(weight, bool), f"task.datasets.{name}",
+                      f"weight must be a number, got {weight!r}")
         mixture = mixture_of(t)
         for name, weight in mixture.items():
             library.check_name(name, f"task.datasets.{name}" if t.datasets else "task.dataset")
@@ -118,7 +125,7 @@ class GymTask(QATask):
             if levels != [None]:
                 check_key(top is not None, "task.levels",
                           f"{name} has no difficulty levels (no Reasoning Gym curriculum); set task.levels=null")
-                check_key(levels[-1] <= top, "task.levels", f"{name}'s curriculum has levels 0-{top}, got {levels}")
+                check_key(levels[-1] <= top, "task.levels", f"{name}'s curriculum has levels 0-{top}, got [{levels[0]}, {levels[-1]}]")
             for level in levels:
                 library.check_config(name, configs[name], "task.config" + (f".{name}" if t.datasets else ""), level)
             if t.n_ood > 0:

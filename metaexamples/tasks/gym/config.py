@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, List, Optional
 
 from metaexamples.tasks.prompts.qa import QAConfig
 
@@ -11,8 +11,10 @@ from metaexamples.tasks.prompts.qa import QAConfig
 @dataclass
 class GymConfig(QAConfig):
     dataset: str = "basic_arithmetic"  # any Reasoning Gym dataset
-    datasets: Dict[str, float] = field(default_factory=dict)  # a weighted mixture {name: weight}; replaces dataset
-    config: Dict[str, Any] = field(default_factory=dict)  # the dataset's keys; a mixture: {name: {key: value}}
+    # a weighted mixture {name: weight} (Reasoning Gym's composite dataset), replacing dataset; untyped
+    # so that task.datasets={a: 1.0, b: 0.5} replaces it whole (a typed dict refuses new keys)
+    datasets: Any = None
+    config: Any = None  # the dataset's keys {key: value}; a mixture: {name: {key: value}}
     # difficulty: Reasoning Gym curriculum levels [lo, hi] of train/val/test; null = task.config as given
     levels: Optional[List[int]] = field(default_factory=lambda: [0, 1])
     ood_levels: Optional[List[int]] = None  # [lo, hi] above levels; null = the level above levels
