@@ -92,7 +92,7 @@ class QATask(Task):
             check_key(1 <= k <= t.n_samples, "task.pass_k", f"pass@{k} needs 1 <= k <= task.n_samples ({t.n_samples})")
         for split in t.eval_splits:
             check_key(split in SPLITS, "task.eval_splits", f"unknown split {split!r}; available: {', '.join(SPLITS)}")
-            if sizes is not None:
+            if sizes is not None and "eval_verify" in cfg.stages:
                 check_key(sizes.get(split, 0) > 0, "task.eval_splits", f"split {split!r} is empty")
         dec = cfg.decoding
         check_key(dec.get("max_new_tokens") is None, "decoding.max_new_tokens",
