@@ -147,7 +147,7 @@ def test_every_method_and_stage_runs_on_the_dataset(compose_cfg, cache, tmp_path
     from metaexamples.tracking import Tracker
 
     for method, overrides in METHODS.items():
-        cfg = compose_cfg(["task=gym", "model=tiny", f"task.dataset={dataset}", *FAMILIES[dataset], *TINY_RUN, *overrides],
+        cfg = compose_cfg(["task=gym", "model=tiny", f"task.dataset={dataset}", *TINY_RUN, *FAMILIES[dataset], *overrides],
                           cache_dir=cache)
         validate(cfg)
         run_dir = tmp_path / method
