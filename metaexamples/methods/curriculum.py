@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from metaexamples.config import MethodConfig
+from metaexamples.schemas import MethodConfig
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.io import write_json
 from metaexamples.launch import is_main_process
@@ -144,7 +144,7 @@ def plot_curriculum(history: list[dict], levels: list[int], threshold: float, pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from metaexamples.report import save_figure
+    from metaexamples.rendering import save_figure
 
     steps = [r["step"] for r in history]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 5), sharex=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
-from metaexamples.config import TaskConfig
+from metaexamples.schemas import TaskConfig
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.evaluation.metrics import verified_metrics
 from metaexamples.io import read_json, write_json, write_jsonl
