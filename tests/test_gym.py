@@ -121,7 +121,7 @@ def test_unknown_dataset_on_the_cli_exits_2_before_any_stage(tmp_path, cache):
 # --- every method and shared stage, on 10 datasets of different families -------------------------
 FAMILIES = {  # dataset: extra overrides (list_functions has no curriculum: its own configuration, no ood)
     "basic_arithmetic": [], "simple_equations": [], "spell_backward": [], "knights_knaves": [],
-    "shortest_path": [], "mini_sudoku": [], "rectangle_count": [], "simple_geometry": [], "coin_flip": [],
+    "family_relationships": [], "mini_sudoku": [], "number_sequence": [], "simple_geometry": [], "coin_flip": [],
     "list_functions": ["task.levels=null", "task.n_ood=0", "task.eval_splits=[test]"],
 }
 TINY_RUN = ["task.n_train=4", "task.n_val=2", "task.n_test=2", "task.n_ood=1", "task.n_samples=2", "task.pass_k=[1,2]",

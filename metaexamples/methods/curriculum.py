@@ -143,6 +143,7 @@ def plot_curriculum(history: list[dict], levels: list[int], threshold: float, pa
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from metaexamples.rendering import save_figure
 
@@ -155,6 +156,7 @@ def plot_curriculum(history: list[dict], levels: list[int], threshold: float, pa
     bottom.axhline(threshold, color="gray", linestyle="--", label=f"threshold {threshold:g}")
     bottom.set_ylim(0, 1)
     bottom.set_xlabel("iteration" if method == "expert_iteration" else "update")
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     bottom.set_ylabel("mean reward")
     bottom.legend(fontsize="small")
     fig.suptitle(f"Curriculum ({method})")

@@ -23,7 +23,7 @@ from metaexamples.tasks.gym import library
 from metaexamples.tasks.gym.config import GymConfig
 from metaexamples.tasks.prompts.qa import SPLITS, QATask, graded
 
-DATA_FORMAT = 1  # bump when the drawn rows change for the same config
+DATA_FORMAT = 2  # bump when the drawn rows change for the same config (2: levels uniform over rows)
 
 REPORT_COLUMNS = [
     ("Run", "run"), ("Datasets", "datasets"), ("Levels", "levels"), ("OOD levels", "ood_levels"), ("Model", "model"),

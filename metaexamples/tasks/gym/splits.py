@@ -3,9 +3,11 @@
 Each split draws from its own datasets, one per level, seeded from (seed, split, level), so no
 two splits share a generator stream; a problem's level is drawn uniformly from the split's
 levels (train/val/test: task.levels, ood: task.ood_levels; [None] = the dataset's configuration
-as given). No question appears twice, in a split or across splits: the splits are drawn in the
-order test, val, ood, train (the evaluation splits do not change with n_train) and a question
-already drawn is skipped. A split that cannot find enough distinct questions within
+as given), then that level's generator runs to its next question not drawn before. No question
+appears twice, in a split or across splits: the splits are drawn in the order test, val, ood,
+train (the evaluation splits do not change with n_train). Levels are uniform over a split's
+rows until one runs out of new questions; within a level, a mixture's datasets follow the
+composite's weights over draws (a dataset with few distinct questions ends below its weight). A split that cannot find enough distinct questions within
 DRAWS_PER_PROBLEM draws per problem fails with one line naming its key.
 
 Every stored entry is checked to survive the JSON round trip of the cache: the dataset's
@@ -47,11 +49,16 @@ def draw_split(split: str, want: int, levels: list, mixture: dict[str, float], c
             raise ConfigError(f"task.n_{split}: asked for {want} problems but {where} gave only {len(rows)} new "
                               f"distinct questions in {cap} draws per level; lower task.n_{split} or pick harder levels")
         level = rng.choice(active)
-        entry = sources[level][index[level]]
-        index[level] += 1
-        if index[level] >= cap:
-            active.remove(level)
-        if entry["question"] in seen:
+        entry = None
+        while level in active:  # this level's next new question: levels stay uniform over rows
+            candidate = sources[level][index[level]]
+            index[level] += 1
+            if index[level] >= cap:
+                active.remove(level)
+            if candidate["question"] not in seen:
+                entry = candidate
+                break
+        if entry is None:
             continue
         seen.add(entry["question"])
         name = entry["metadata"].get("source_dataset") or next(iter(mixture))
