@@ -63,6 +63,7 @@ def _levels_of(files: Path) -> dict[str, int]:
             for n, line in enumerate((files / "levels.jsonl").read_text().splitlines(), 1)}
 
 
+@pytest.mark.slow
 def test_expert_iteration_moves_up_a_level_when_held_out_accuracy_passes(compose_cfg, files, tmp_path):
     run = _run(compose_cfg, files, tmp_path, "always", *EI)
     rows = read_jsonl(run / "iterations.jsonl")

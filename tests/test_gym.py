@@ -109,6 +109,7 @@ def test_bad_input_is_one_line_naming_the_key(compose_cfg, overrides, message):
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_unknown_dataset_on_the_cli_exits_2_before_any_stage(tmp_path, cache):
     run_dir = tmp_path / "run"
     proc = run_cli(["task=gym", "task.dataset=chain_summ", "logger=none", f"hydra.run.dir={run_dir}"], tmp_path, cache)

@@ -103,6 +103,7 @@ def test_what_a_reward_may_return(value, expected):
     assert (v.kind, v.reward) == expected
 
 
+@pytest.mark.slow
 def test_a_run_with_a_flaky_reward_completes(compose_cfg, files, tmp_path, monkeypatch):
     """Train and evaluate with a reward module found in the working directory (module:function)
     that fails on some rows: the run completes and counts them."""
@@ -140,6 +141,7 @@ def test_bad_input_is_one_line_naming_the_key(compose_cfg, files, overrides, mes
     assert str(err.value).startswith(message.replace("{files}", str(files))) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_bad_input_on_the_cli_exits_2_before_any_stage(tmp_path, files):
     run_dir = tmp_path / "run"
     proc = run_cli(["task=prompts", f"task.path={files / 'no_prompt.jsonl'}", "task.reward=x:y", "logger=none",

@@ -74,7 +74,9 @@ class GymTask(QATask):
 
     def header(self) -> dict:
         t = self.cfg.task
-        return {"datasets": mixture_of(t), "levels": self.levels(), "ood_levels": self.ood_levels()}
+        mix = mixture_of(t)
+        names = ", ".join(mix) if len(mix) == 1 else ", ".join(f"{n} {w:g}" for n, w in mix.items())
+        return {"datasets": names, "levels": self.levels(), "ood_levels": self.ood_levels()}
 
     def tags(self) -> list[str]:
         return ["gym", *mixture_of(self.cfg.task)]
