@@ -41,6 +41,7 @@ def files(tmp_path_factory) -> Path:
              "level": int(a + b > 9)} for a in range(10) for b in range(4)]
     (folder / "sums.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (folder / "sum_rewards.py").write_text(REWARDS)
+    (folder / "dup_ids.jsonl").write_text("".join(json.dumps({"id": i, "prompt": "p"}) + "\n" for i in "aba"))
     (folder / "no_prompt.jsonl").write_text(json.dumps({"prompt": "ok"}) + "\n" + json.dumps({"question": "x"}) + "\n")
     return folder
 
@@ -133,6 +134,7 @@ def test_a_run_with_a_flaky_reward_completes(compose_cfg, files, tmp_path, monke
     (["task.split_key=level"], "task.split_key: {files}/sums.jsonl line 1: level=0, expected one of"),
     (["task.fractions={train: 0.9, val: 0.3}"], "task.fractions: must sum to at most 1"),
     (["task.eval_splits=[ood]"], "task.eval_splits: split 'ood' is empty"),
+    (["task.path={files}/dup_ids.jsonl"], "task.path: {files}/dup_ids.jsonl line 3 repeats id 'a' of line 1"),
 ])
 def test_bad_input_is_one_line_naming_the_key(compose_cfg, files, overrides, message):
     overrides = [o.replace("{files}", str(files)) for o in overrides]

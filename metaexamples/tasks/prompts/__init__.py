@@ -89,6 +89,13 @@ def read_rows(cfg_task) -> list[dict]:
                       f"{path} line {n} has no prompt (a non-empty string under {cfg_task.prompt_key!r})")
             rows.append({"line": n, "row": row})
     check_key(bool(rows), "task.path", f"{path} has no rows")
+    first: dict[str, int] = {}
+    for line in rows:  # problems are told apart by id (pass@k, the samples files)
+        if "id" in line["row"]:
+            rid = str(line["row"]["id"])
+            check_key(rid not in first, "task.path",
+                      f"{path} line {line['line']} repeats id {rid!r} of line {first.get(rid)}")
+            first[rid] = line["line"]
     return rows
 
 

@@ -14,7 +14,7 @@ procedural task's problems, so a curriculum reads both tasks alike.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
@@ -166,10 +166,10 @@ class QATask(Task):
         """Rewards a model earns without solving anything, beside the real figures: the most
         common training answer for every problem ("constant") and the question echoed back
         ("echo"), both judged by the task's own verifier."""
-        answers = [r.get("answer") for r in self.rows("train") if r.get("answer") is not None]
+        answers = Counter(str(r["answer"]) for r in self.rows("train") if r.get("answer") is not None)
         out = {}
         if answers:
-            constant = max(set(map(str, answers)), key=[str(a) for a in answers].count)
+            constant = answers.most_common(1)[0][0]
             out["constant"] = self._mean_reward(rows, [self.wrap(constant)] * len(rows))
         out["echo"] = self._mean_reward(rows, [self.wrap(r["prompt"]) for r in rows])
         return out
