@@ -115,7 +115,7 @@ class GymTask(QATask):
         if t.datasets and t.config:
             for name in OmegaConf.to_container(t.config, resolve=True):
                 check_key(name in mixture, f"task.config.{name}",
-                          f"not a dataset of the mixture; with task.datasets, task.config.<dataset>.<key> configures one")
+                          "not a dataset of the mixture; with task.datasets, task.config.<dataset>.<key> configures one")
         configs = configs_of(t, mixture)
         levels, ood = task.levels(), task.ood_levels()
         check_key(t.system_prompt in cls.system_prompts(), "task.system_prompt",
@@ -127,7 +127,8 @@ class GymTask(QATask):
             if levels != [None]:
                 check_key(top is not None, "task.levels",
                           f"{name} has no difficulty levels (no Reasoning Gym curriculum); set task.levels=null")
-                check_key(levels[-1] <= top, "task.levels", f"{name}'s curriculum has levels 0-{top}, got [{levels[0]}, {levels[-1]}]")
+                check_key(levels[-1] <= top, "task.levels",
+                          f"{name}'s curriculum has levels 0-{top}, got [{levels[0]}, {levels[-1]}]")
             for level in levels:
                 library.check_config(name, configs[name], "task.config" + (f".{name}" if t.datasets else ""), level)
             if t.n_ood > 0:
@@ -137,7 +138,8 @@ class GymTask(QATask):
                           f"{name} has {'no curriculum' if top is None else f'levels 0-{top}'}; "
                           f"ood needs {ood} (lower task.levels, or task.n_ood=0)")
                 if levels != [None]:
-                    check_key(ood[0] > levels[-1], "task.ood_levels", f"{ood} must lie above task.levels {levels}")
+                    check_key(ood[0] > levels[-1], "task.ood_levels",
+                              f"[{ood[0]}, {ood[-1]}] must lie above task.levels [{levels[0]}, {levels[-1]}]")
                 for level in ood:
                     library.check_config(name, configs[name], "task.config", level)
         cls.check_qa_config(cfg, {s: int(t[f"n_{s}"]) for s in SPLITS})

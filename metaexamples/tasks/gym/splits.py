@@ -7,8 +7,9 @@ as given), then that level's generator runs to its next question not drawn befor
 appears twice, in a split or across splits: the splits are drawn in the order test, val, ood,
 train (the evaluation splits do not change with n_train). Levels are uniform over a split's
 rows until one runs out of new questions; within a level, a mixture's datasets follow the
-composite's weights over draws (a dataset with few distinct questions ends below its weight). A split that cannot find enough distinct questions within
-DRAWS_PER_PROBLEM draws per problem fails with one line naming its key.
+composite's weights over draws (a dataset with few distinct questions ends below its weight).
+A split that cannot find enough distinct questions within DRAWS_PER_PROBLEM draws per problem
+fails with one line naming its key.
 
 Every stored entry is checked to survive the JSON round trip of the cache: the dataset's
 score_answer must give its reference answer the same reward on the stored entry as on the
