@@ -40,11 +40,11 @@ from typing import List, Optional
 
 from omegaconf import OmegaConf
 
-from metaexamples.schemas import MethodConfig
 from metaexamples.errors import ConfigError
 from metaexamples.evaluation.metrics import verified_metrics
 from metaexamples.io import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
 from metaexamples.methods import TRAINED_ON, Method
+from metaexamples.methods.curriculum import Curriculum, CurriculumConfig, check_curriculum
 from metaexamples.methods.rollout import Rollout, rollout_rows, rollouts
 from metaexamples.tracking import flatten
 from metaexamples.tracking import Tracker
@@ -56,7 +56,7 @@ CONTROLS = ("none", "unverified", "reference")
 
 
 @dataclass
-class ExpertIterationConfig(MethodConfig):
+class ExpertIterationConfig(CurriculumConfig):  # method.curriculum* (methods/curriculum.py)
     sft_steps: int = 0  # > 0: first fine-tune on the task's SFT data this long; iteration 0 = that model
     iterations: int = 3  # N
     k: int = 8  # samples per training problem and iteration
@@ -124,6 +124,7 @@ class ExpertIteration(Method):
     @classmethod
     def check_config(cls, cfg, task_cls) -> None:
         super().check_config(cfg, task_cls)
+        check_curriculum(cfg)
         m = cfg.method
         for key in ("iterations", "k", "m", "eval_problems", "eval_samples", "block_size"):
             if m[key] <= 0:
@@ -161,6 +162,7 @@ class ExpertIteration(Method):
         config_key = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
                       for k in ("method", "task", "model", "train", "decoding", "seed")}
         rows = self._resume(run_dir, log_path, config_key)
+        curriculum = Curriculum(cfg, task, rows)  # off: the problems below are all of train, as ever
         base, tokenizer = load_trainable(cfg, task, lora=False)  # LoRA is added per iteration
         if m.sft_steps:  # the usual SFT first: iteration 0 (and rest_em's start) is its model
             if not rows:  # a finished SFT survives a crash in iteration 0's evaluation
@@ -181,7 +183,7 @@ class ExpertIteration(Method):
         for it in range(rows[-1]["iteration"] + 1, int(m.iterations) + 1):
             folder = run_dir / f"iter_{it}"
             shutil.rmtree(folder, ignore_errors=True)  # an unfinished iteration is redone
-            problems = task.problems("train", limit=int(m.problems) or None)
+            problems = curriculum.train_problems(int(m.problems) or None)
             if m.control == "reference":
                 selected_rows = [self._row(p, task.reference_completion(p), "reference") for p in problems]
                 generated = {"generated": 0, "accepted": 0}
@@ -202,7 +204,8 @@ class ExpertIteration(Method):
             data = self._examples(train_rows, tokenizer, int(m.block_size)) if train_rows else None
             fit = self._fine_tune(cfg, task, start, tokenizer, data, folder, int(m.steps or cfg.train.max_steps))
             current = self._load(cfg, task, str(folder / "model"))
-            extra = {**generated, "selected": len(selected_rows), "train_examples": len(train_rows), **fit}
+            extra = {**generated, "selected": len(selected_rows), "train_examples": len(train_rows), **fit,
+                     **curriculum.check(current, tokenizer, it, run_dir)}
             # Everything selected so far is what the model has been fine-tuned on (rest_em: the
             # union; star: the chain of models), so its novelty counts all of it as seen.
             rows.append(self._finish(cfg, task, run_dir, tracker, it, current, tokenizer, log_path, config_key, extra,

@@ -50,9 +50,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from metaexamples.schemas import MethodConfig
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.methods import Method
+from metaexamples.methods.curriculum import Curriculum, CurriculumConfig, check_curriculum
 from metaexamples.methods.set_objective import DIVERSITIES, FORMS, output_key, set_advantages
 from metaexamples.tasks import ReportTable
 
@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class PolychromicConfig(MethodConfig):
+class PolychromicConfig(CurriculumConfig):  # method.curriculum* (methods/curriculum.py)
     lam: float = 1.0  # weight of the diversity term; 0 = plain group-relative RL
     form: str = "product"  # product: R * (1 + lam * D) | additive: R + lam * D
     diversity: str = "distinct"  # distinct | edit (methods/set_objective.py)
@@ -208,6 +208,7 @@ class Polychromic(Method):
 
     def check(self, cfg, task) -> None:
         super().check(cfg, task)
+        check_curriculum(cfg)
         m = cfg.method
         check_key(m.lam >= 0, "method.lam", f"must be >= 0, got {m.lam}")
         check_key(m.form in FORMS, "method.form", f"unknown {m.form!r}; available: {', '.join(FORMS)}")
@@ -293,6 +294,9 @@ class PolychromicTrainer:
         self.scheduler = build_scheduler(self.optimizer, int(t.warmup_steps), int(t.max_steps), float(t.min_lr_ratio))
         self.progress = Progress()
         self.accelerator.register_for_checkpointing(self.scheduler, self.progress)
+        self.curriculum = Curriculum(cfg, task)  # off: every training problem, as ever
+        if self.curriculum.enabled:
+            self.accelerator.register_for_checkpointing(self.curriculum)
         self.problems = task.problems("train")
         if not self.problems:
             raise ConfigError(f"task={task.name}: no training problems to sample from")
@@ -309,13 +313,14 @@ class PolychromicTrainer:
         """This rank's share of update `step`'s prompts: a seeded permutation per pass over the
         training problems, read in order."""
         acc, per = self.accelerator, int(self.m.prompts_per_update)
-        n = len(self.problems)
+        pool = self.curriculum.pool(self.problems)
+        n = len(pool)
         first = step * per
         picked = []
         for p in range(first, first + per):
             epoch, offset = divmod(p, n)
             order = np.random.default_rng([int(self.cfg.seed), epoch]).permutation(n)
-            picked.append(self.problems[order[offset]])
+            picked.append(pool[order[offset]])
         return picked[acc.process_index::acc.num_processes]
 
     def _logps(self, policy, batch: Batch) -> torch.Tensor:
@@ -435,6 +440,7 @@ class PolychromicTrainer:
                 row = {"step": self.progress.step, **row,
                        "train/samples_per_s": row["train/samples"] / row["train/update_s"],
                        "train/updates_per_s": 1.0 / row["train/update_s"]}
+                row.update(self.curriculum.check(self.model, self.tokenizer, self.progress.step, run_dir))
                 rows.append(row)
                 if main:
                     append_jsonl(metrics_path, row)
