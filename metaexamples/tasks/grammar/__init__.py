@@ -82,6 +82,12 @@ class GrammarTask(Task):
         return grammar_plots(rows, out_dir)
 
     @classmethod
+    def report_sections(cls, rows: list[dict]) -> list:
+        from metaexamples.tasks.grammar.seed_summary import sections
+
+        return sections(rows)
+
+    @classmethod
     def check_config(cls, cfg) -> None:
         g = cfg.grammar
         check_key(g.min_len >= 1, "grammar.min_len", f"must be >= 1, got {g.min_len}")
