@@ -68,6 +68,7 @@ def test_every_string_of_every_split_is_judged_right(bundles, name):
         for s, verdict in zip(r.get("strings", [r.get("symbols")]), r.get("verdicts", [True])):
             assert accepts(name, s, 4, 16) == verdict, r
     long_rows = b.long_rows()
+    assert b.manifest["counts"]["test_long"] == len(long_rows) and "test_long.jsonl" in b.manifest["files"]
     assert Counter((r["bucket"], r["valid"]) for r in long_rows) == {
         (bucket, v): 30 for bucket in ("17-32", "33-64") for v in (True, False)}
     for r in long_rows:
