@@ -115,6 +115,9 @@ def findings_lines(result: dict, rows: list[dict], cannot: list[str]) -> list[st
         if not scored:
             continue
         best, worst = max(scored, key=lambda x: x[0]), min(scored, key=lambda x: x[0])
+        if best[0] == worst[0]:
+            lines.append(f"- Every cell has the same mean {what}: {fmt(best[0])}.")
+            continue
         lines.append(f"- Best cell by {what}: {best[1]} {best[2]}, {_interval(best[3][key])} "
                      f"({best[3]['units']} seeds); worst: {worst[1]} {worst[2]}, {_interval(worst[3][key])} "
                      f"({worst[3]['units']} seeds).")
