@@ -92,9 +92,6 @@ def test_the_cache_key_covers_the_length_settings(compose_cfg, tokenizer, tmp_pa
 @pytest.mark.parametrize("buckets, says", [
     ("[[10,20]]", "overlaps the training lengths"),
     ("[[33,64],[17,32]]", "out of order"),
-    ("[[17,40],[33,64]]", "out of order or overlaps"),
-    ("[[20,17]]", "lo must be <= hi"),
-    ("[[17]]", "pair [lo, hi]"),
 ])
 def test_bad_eval_lengths_are_one_line_exit_2(buckets, says):
     proc = subprocess.run([sys.executable, "-m", "metaexamples", f"grammar.eval_lengths={buckets}", "logger=none"],
@@ -102,6 +99,18 @@ def test_bad_eval_lengths_are_one_line_exit_2(buckets, says):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: grammar.eval_lengths:") and says in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("buckets, says", [
+    ("[[17,40],[33,64]]", "is out of order or overlaps the one ending at 40"),
+    ("[[20,17]]", "bucket [20, 17]: lo must be <= hi"),
+    ("[[17]]", "each bucket must be a pair [lo, hi] of integers, got [17]"),
+    ("[[17,32.5]]", "each bucket must be a pair [lo, hi] of integers"),
+])
+def test_bad_eval_lengths_are_refused_by_the_config_check(compose_cfg, buckets, says):
+    with pytest.raises(ConfigError) as err:
+        GrammarTask.check_config(compose_cfg([f"grammar.eval_lengths={buckets}"]))
+    assert str(err.value).startswith("grammar.eval_lengths: ") and says in str(err.value)
 
 
 def test_a_bucket_without_strings_of_the_language_is_refused(compose_cfg):
