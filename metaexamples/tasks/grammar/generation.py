@@ -111,8 +111,7 @@ def run_eval_gen(cfg, bundle, model, tokenizer, run_dir: Path, tracker) -> dict:
     samples = sample(model, tokenizer, bundle, dec, prompts, int(cfg.eval.gen_batch_size), max_new, int(cfg.seed),
                      known)
 
-    if bundle.long_rows():
-        gen_by_length = validity_by_length(cfg, bundle, model, tokenizer)
+    by_length = validity_by_length(cfg, bundle, model, tokenizer) if eval_buckets(grammar) else None
     train_lengths = [len(r["symbols"]) for r in train_rows if r["kind"] == "example"]
     gen = {
         **generation_metrics(samples, known, train_lengths, int(grammar["max_len"]),
@@ -121,8 +120,8 @@ def run_eval_gen(cfg, bundle, model, tokenizer, run_dir: Path, tracker) -> dict:
         "max_new_tokens": max_new,
         "seed_symbols": int(dec.seed_symbols),
     }
-    if bundle.long_rows():
-        gen["by_length"] = gen_by_length
+    if by_length is not None:
+        gen["by_length"] = by_length
 
     write_jsonl(out_dir / "samples.jsonl", samples)
     write_json(out_dir / "metrics.json", gen)
