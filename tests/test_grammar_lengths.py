@@ -125,3 +125,25 @@ def test_grammar_decoding_is_refused_where_the_constraint_is_not_exact(compose_c
     monkeypatch.setattr(Copy, "exact_constraint", False)
     with pytest.raises(ConfigError, match="^decoding.constraint: grammar is not exact for grammar=copy"):
         GrammarTask.check_config(cfg)
+
+
+@pytest.mark.slow
+def test_length_buckets_end_to_end_with_exact_constrained_decoding(tmp_path):
+    """The pipeline on copy with eval_lengths and decoding=grammar: per-bucket AUROC and
+    validity in results.json; the constraint (the bucket's language, prompts of several
+    lengths) makes every sample valid at every length."""
+    import json
+    import os
+
+    args = ["experiment=smoke", "grammar=copy", "decoding=grammar", BUCKETS, "data.n_test_long=12", "logger=none",
+            "train.num_threads=1", f"hydra.run.dir={tmp_path / 'run'}"]
+    proc = subprocess.run([sys.executable, "-m", "metaexamples", *args], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "METAEXAMPLES_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert set(results["ppl"]["by_length"]) == set(results["gen"]["by_length"]) == {"4-16", "17-32", "33-64"}
+    for bucket, block in results["ppl"]["by_length"].items():
+        assert block["n_valid"] == block["n_invalid"] == (60 if bucket == "4-16" else 12)
+        assert 0.0 <= block["auroc"] <= 1.0 and block["in_training"] == (bucket == "4-16")
+    for bucket, block in results["gen"]["by_length"].items():
+        assert block["samples"] == (40 if bucket == "4-16" else 12) and block["validity_rate"] == 1.0, (bucket, block)

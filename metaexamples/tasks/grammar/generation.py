@@ -160,8 +160,13 @@ def validity_by_length(cfg, bundle, model, tokenizer) -> dict:
         language = bucket_language(grammar, b_lo, b_hi, len(bundle.symbol_ids))
         prompts = [bundle.open_ids + bundle.symbols_to_ids(r["symbols"][:len(r["symbols"]) // 2]) for r in rows]
         max_new = default_max_new_tokens(dec, b_hi, len(bundle.close_ids))
-        samples = sample(model, tokenizer, bundle, dec, prompts, int(cfg.eval.gen_batch_size), max_new,
-                         int(cfg.seed), frozenset(), language)
+        # one call per prompt length: decoding=grammar reads every row's prefix at the same offset
+        by_prompt_length: dict[int, list] = {}
+        for p in prompts:
+            by_prompt_length.setdefault(len(p), []).append(p)
+        samples = [s for _, group in sorted(by_prompt_length.items())
+                   for s in sample(model, tokenizer, bundle, dec, group, int(cfg.eval.gen_batch_size), max_new,
+                                   int(cfg.seed), frozenset(), language)]
         failures = Counter(s["verdict"] for s in samples if s["verdict"] != "valid")
         n_valid = sum(s["verdict"] == "valid" for s in samples)
         out[label] = {"samples": len(samples), "valid": n_valid,
