@@ -30,8 +30,15 @@ bench: setup  ## speed benchmarks (lm-eval for the scoring comparison)
 	$(BIN)/pip install --quiet -e ".[bench]" "$(TORCH_SPEC)"
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
-sweep: setup  ## the 12-job grammar x condition matrix
-	$(BIN)/metaexamples -m experiment=seed_matrix $(ARGS)
+# One sweep folder per `make sweep`, fixed when make starts, so the report reads the same one.
+ifndef SWEEP_DIR
+SWEEP_DIR := multirun/seed_matrix_$(shell date -u +%Y-%m-%d_%H-%M-%S)
+endif
+
+sweep: setup  ## the 36-job seed matrix (g1-g3 x 4 conditions x seeds 0,1,2), two jobs at a time, then its report
+	$(BIN)/metaexamples -m experiment=seed_matrix hydra/launcher=local_parallel train.num_threads=1 \
+		hydra.sweep.dir=$(SWEEP_DIR) $(ARGS); status=$$?; \
+	$(BIN)/metaexamples-report $(SWEEP_DIR) && exit $$status
 
 clean:
 	rm -rf outputs multirun .cache

@@ -2,8 +2,11 @@
 
 Reads every job's results.json under the folder (never W&B internals) and writes, and prints
 with rich, each task's tables (the task's `report_tables`; for the grammar task the reference
-report's two tables with the new columns after them) and plots (`report_plots`), and lists
-failed or missing jobs. Keyed by the `task` field of results.json (older files: grammar).
+report's two tables with the new columns after them), its sections (`report_sections`; the
+grammar task: conditions over seeds, paired against examples, findings) and plots
+(`report_plots`), and lists failed or missing jobs. Keyed by the `task` field of results.json
+(older files: grammar). When the jobs logged to W&B (their logger.backend), the sections'
+tables go to one W&B run of job_type "report" too (`--no-wandb`: not).
 """
 
 from __future__ import annotations
@@ -141,7 +144,7 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None) -> dict:
     by_task: dict[str, list[dict]] = {}
     for row in rows:
         by_task.setdefault(_task_of(row).name, []).append(row)
-    out: dict[str, Any] = {"rows": rows, "problems": problems, "tables": [], "plots": []}
+    out: dict[str, Any] = {"rows": rows, "problems": problems, "tables": [], "sections": [], "plots": []}
     parts = [f"# Sweep report: {sweep_dir.name}", "",
              f"{len(rows)} completed job(s), {len(problems)} failed or missing.", ""]
 
@@ -156,6 +159,13 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None) -> dict:
         task_rows = sorted(by_task[name], key=lambda r: (*task.sort_key(r), r.get("seed", 0), r["job"]))
         for table in task.report_tables:
             add_table(table, task_rows)
+        for section in task.report_sections(task_rows):
+            out["sections"].append(section)
+            parts.extend([f"## {section.title}", ""])
+            if section.headers:
+                parts.extend([markdown_table(section.headers, section.rows), ""])
+            if section.text:
+                parts.extend([*section.text, ""])
         out["plots"] += task.report_plots(task_rows, out_dir)
     by_method: dict[str, list[dict]] = {}
     for row in rows:
@@ -189,6 +199,18 @@ def print_report(report: dict) -> None:
         for row in rows:
             table.add_row(*row)
         console.print(table)
+    for section in report.get("sections", []):
+        if section.headers:
+            table = Table(title=section.title)
+            for header in section.headers:
+                table.add_column(header, no_wrap=True)
+            for row in section.rows:
+                table.add_row(*row)
+            console.print(table)
+        else:
+            console.print(f"[bold]{section.title}[/bold]")
+        for line in section.text:
+            console.print(line, markup=False, highlight=False)
     if report["problems"]:
         table = Table(title="Failed or missing jobs")
         for header in ("Job", "Status", "Error"):
@@ -199,10 +221,44 @@ def print_report(report: dict) -> None:
     console.print(f"report: {report['path']}" + "".join(f"\nplot: {report['path'].parent / p}" for p in report["plots"]))
 
 
+def jobs_logger(sweep_dir: Path, rows: list[dict]):
+    """The logger config of the sweep's first completed job (.hydra/config.yaml), or None."""
+    for row in rows:
+        found = _read_yaml(Path(sweep_dir) / row["job"] / ".hydra" / "config.yaml")
+        if isinstance(found, dict) and isinstance(found.get("logger"), dict):
+            return {"logger": found["logger"], "experiment_name": found.get("experiment_name")}
+    return None
+
+
+def log_to_wandb(report: dict, sweep_dir: Path) -> Path | None:
+    """The sections' tables (and the findings, as a one-column table) as one W&B run of
+    job_type "report", when the jobs logged to W&B; returns its folder (None: not logged)."""
+    found = jobs_logger(sweep_dir, report["rows"])
+    if not report.get("sections") or not found or found["logger"].get("backend") != "wandb":
+        return None
+    from omegaconf import OmegaConf
+
+    from metaexamples.tracking import start_tracker
+
+    cfg = OmegaConf.create({"logger": found["logger"]})
+    out_dir = Path(report["path"]).parent
+    tracker = start_tracker(cfg, out_dir, name=f"report-{Path(sweep_dir).name}",
+                            group=found.get("experiment_name"), job_type="report", tags=["report"])
+    for section in report["sections"]:
+        name = "report/" + "".join(ch if ch.isalnum() else "_" for ch in section.title.split(" (")[0].lower())
+        if section.headers:
+            tracker.table(name, section.headers, section.rows)
+        if section.text:
+            tracker.table(name + "_text", ["line"], [[line] for line in section.text])
+    tracker.finish()
+    return out_dir / "wandb"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="metaexamples-report", description=__doc__.splitlines()[2].strip())
     parser.add_argument("sweep_dir", type=Path, help="a multirun folder (or any folder of job folders)")
     parser.add_argument("--out", type=Path, default=None, help="where to write report.md and plots (default: the sweep folder)")
+    parser.add_argument("--no-wandb", action="store_true", help="do not log the summary tables to W&B even if the jobs did")
     args = parser.parse_args(argv)
     try:
         report = build_report(args.sweep_dir, args.out)
@@ -210,6 +266,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     print_report(report)
+    if not args.no_wandb:
+        logged = log_to_wandb(report, args.sweep_dir)
+        if logged:
+            print(f"wandb: summary tables logged ({logged})")
     if not report["rows"] and not report["problems"]:
         print(f"error: {args.sweep_dir}: no job folders found (expected Hydra job folders with .hydra/)", file=sys.stderr)
         sys.exit(2)

@@ -44,6 +44,7 @@ def test_bundle_contract(g2_meta):
     for name, sha in m["files"].items():
         assert file_sha256(b.folder / name) == sha
     assert set(m["files"]) == {"symbols.json", *(f"{s}.jsonl" for s in SPLITS), "train_blocks.npy", "eval_blocks.npy"}
+    assert b.long_rows() == []  # no grammar.eval_lengths: no test_long split
     assert m["tags"]["open"] == "<g2>" and m["tags"]["close"] == "</g2>"
     assert b.symbols["ids"] and len(b.foreign_ids) == 3
     lang = b.language

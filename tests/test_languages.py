@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -23,14 +24,14 @@ def lang_for(name: str, min_len: int = 4, max_len: int = 12, num_symbols: int = 
 
 
 def test_registry_has_the_grammars():
-    assert {"g1", "g2", "g3", "dyck"} <= set(GRAMMARS)
+    assert {"g1", "g2", "g3", "dyck", "copy", "anbncn"} <= set(GRAMMARS)
 
 
 @pytest.mark.parametrize("name", GRAMMARS)
 @PROPS
 @given(seed=st.integers(0, 2**32), min_len=st.integers(1, 6), extra=st.integers(0, 10))
 def test_valid_samples_are_valid(name, seed, min_len, extra):
-    lang = lang_for(name, min_len=min_len, max_len=min_len + 1 + extra)  # always holds an even length
+    lang = lang_for(name, min_len=min_len, max_len=min_len + 2 + extra)  # always holds an even length and a multiple of 3
     rng = random.Random(seed)
     for _ in range(20):
         s = lang.sample_valid(rng)
@@ -110,6 +111,9 @@ def test_membership_examples():
     assert g3.is_valid((1, 2, 3, 2, 1)) and not g3.is_valid((1, 2, 3, 1, 2))
     assert dyck.is_valid((0, 2, 3, 1)) and not dyck.is_valid((0, 2, 1, 3)) and not dyck.is_valid((0, 1, 4, 4))
     assert not lang_for("g1").is_valid((0, 1, 2))  # below min_len
+    copy, abc = lang_for("copy"), lang_for("anbncn")
+    assert copy.is_valid((1, 4, 2, 1, 4, 2)) and not copy.is_valid((1, 4, 2, 2, 4, 1))
+    assert abc.is_valid((0, 3, 1, 4, 2, 2)) and not abc.is_valid((0, 1, 4, 2, 2, 2)) and not abc.is_valid((1, 0, 2))
 
 
 def test_length_distribution_is_configurable():
@@ -126,6 +130,42 @@ def test_bad_language_parameters():
         lang_for("g2", min_len=5, max_len=5)
     with pytest.raises(ConfigError, match="grammar.name"):
         lang_for("nope")
+    with pytest.raises(ConfigError, match="grammar.max_len"):
+        lang_for("anbncn", min_len=4, max_len=5)
+    with pytest.raises(ConfigError, match="data.num_symbols"):
+        lang_for("anbncn", num_symbols=2)
+
+
+# --- the context-sensitive languages against recognizers written here, independently -------
+def copy_recognizer(s, k, lo, hi):
+    s = list(s)
+    return lo <= len(s) <= hi and all(0 <= x < k for x in s) and len(s) % 2 == 0 and s == s[:len(s) // 2] * 2
+
+
+def anbncn_recognizer(s, k, lo, hi):
+    if not (lo <= len(s) <= hi and all(0 <= x < k for x in s)):
+        return False
+    m = re.fullmatch(r"(a+)(b+)(c+)", "".join("abc"[x % 3] for x in s))
+    return bool(m) and len(m.group(1)) == len(m.group(2)) == len(m.group(3))
+
+
+RECOGNIZERS = {"copy": copy_recognizer, "anbncn": anbncn_recognizer}
+
+
+@pytest.mark.parametrize("name", sorted(RECOGNIZERS))
+def test_context_sensitive_membership_matches_an_independent_recognizer(name):
+    """Every string over 5 symbols (plus one foreign) up to length 7, and sampled longer ones."""
+    lang, check = lang_for(name, min_len=2, max_len=7), RECOGNIZERS[name]
+    for n in range(8):
+        for s in itertools.product(range(6), repeat=n) if n <= 5 else itertools.product(range(5), repeat=n):
+            assert lang.is_valid(s) == check(s, 5, 2, 7), s
+    rng = random.Random(0)
+    long_lang = lang_for(name, min_len=17, max_len=64)
+    for _ in range(300):
+        s = long_lang.sample_valid(rng)
+        neg, _ = long_lang.hard_negative(s, rng, num_foreign=3)
+        assert check(s, 5, 17, 64) and not check(neg, 5, 17, 64)
+        assert long_lang.is_valid(s) and not long_lang.is_valid(neg)
 
 
 @pytest.mark.parametrize("dist", [{5: 1.0}, {4: -1.0, 6: 2.0}, "zipf"])

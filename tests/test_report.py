@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from metaexamples.report import build_report, main
 from metaexamples.tasks.grammar import GEN_COLUMNS, PPL_COLUMNS
 
@@ -49,3 +51,52 @@ def test_report_tables_failures_and_plots(tmp_path, capsys):
     main([str(tmp_path)])
     out = capsys.readouterr().out
     assert "Perplexity and Discrimination" in out and "g2-meta_5pct-tiny" in out
+
+
+def seeded(grammar: str, condition: str, seed: int, auroc: float, rate: float) -> dict:
+    out = completed(grammar, condition, auroc, rate)
+    out.update(seed=seed, run=f"{grammar}-{condition}-tiny")
+    out["ppl"].update(auroc_hard=auroc - 0.05, auroc_random=auroc + 0.01,
+                      by_length={"4-16": {"auroc": auroc}, "17-32": {"auroc": auroc - 0.2}})
+    out["gen"].update(novel_valid=10, by_length={"4-16": {"validity_rate": rate}, "17-32": {"validity_rate": 0.0}})
+    return out
+
+
+@pytest.mark.slow
+def test_seed_matrix_sections_length_plot_and_wandb_table(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from wandb_records import read_run
+
+    for i, (c, s, a) in enumerate([(c, s, a + 0.01 * s) for c, a in (("examples", 0.7), ("meta_5pct", 0.8))
+                                   for s in (0, 1, 2)]):
+        make_job(tmp_path, f"{i}_g2_{c}", seeded("g2", c, s, a, 0.5))
+        (tmp_path / f"{i}_g2_{c}" / ".hydra" / "config.yaml").write_text(yaml.safe_dump(
+            {"logger": {"backend": "wandb", "mode": "offline", "project": "metaexamples", "entity": None},
+             "experiment_name": "seed_matrix"}))
+    report = build_report(tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "## Conditions over seeds (mean [95% bootstrap interval over seeds])" in md
+    assert "| g2 | meta_5pct | 3 | +0.1000 [+0.1000, +0.1000], p=0.25 |" in md
+    assert "## Findings" in md and "g2 meta_5pct vs examples: AUROC higher by +0.1000" in md
+    assert "Length (g2, AUROC, mean over conditions and seeds): 0.7600 at 4-16 (trained), 0.5600 at 17-32." in md
+    assert (tmp_path / "length_generalization.png").read_bytes()[:4] == b"\x89PNG"
+    assert "length_generalization.png" in report["plots"]
+
+    # the CLI in its own process, as users run it (W&B's files are complete once it exits)
+    proc = subprocess.run([sys.executable, "-m", "metaexamples.report", str(tmp_path)], capture_output=True, text=True,
+                          env={**os.environ, "WANDB_SILENT": "true"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "Against examples" in proc.stdout and "wandb: summary tables logged" in proc.stdout
+    [run_dir] = (tmp_path / "wandb").glob("offline-run-*")
+    logged = read_run(run_dir)
+    assert logged["run"].get("job_type") == "report" and logged["run"]["group"] == "seed_matrix", logged["run"]
+    keys = {k.rsplit("/", 1)[0] for h in logged["history"] for k in h if k.endswith("/path")}
+    assert {"report/conditions_over_seeds", "report/against_examples", "report/findings_text"} <= keys
+    [path] = [h["report/against_examples/path"] for h in logged["history"] if "report/against_examples/path" in h]
+    data = json.loads((run_dir / "files" / path).read_text())
+    assert data["data"][0][:3] == ["g2", "meta_5pct", "3"]

@@ -40,7 +40,7 @@ from metaexamples.errors import ConfigError, check_key
 from metaexamples.evaluation.diversity import (completion_embeddings, distinct_n, mean_pairwise_cosine_distance,
                                                self_bleu)
 from metaexamples.evaluation.metrics import pass_at_k
-from metaexamples.evaluation.stats import bootstrap_ci, paired_test
+from metaexamples.evaluation.stats import bootstrap_ci, compare_arms
 
 log = logging.getLogger(__name__)
 
@@ -192,22 +192,8 @@ def compare(jobs: Sequence[dict], arm_of: Callable[[dict], str], baseline: str, 
         counts[arm] = counts.get(arm, 0) + 1
         for pid, values in per_prompt(rows, emb, ks).items():
             units.setdefault(arm, {}).setdefault((job.get("seed"), pid), values)
-    out: dict = {}
-    base = units.get(baseline, {})
-    for arm, values in units.items():
-        paired = sorted(set(values) & set(base), key=str)
-        entry: dict = {"jobs": counts[arm], "units": len(values), "paired_units": len(paired)}
-        for metric in metrics:
-            ci = bootstrap_ci([v.get(metric) for v in values.values()], n_boot=n_boot)
-            a = [base[u].get(metric) for u in paired]
-            b = [values[u].get(metric) for u in paired]
-            test = paired_test(a, b, n_boot=n_boot, n_perm=n_perm)
-            mean_a = np.mean([x for x in a if x is not None]) if any(x is not None for x in a) else None
-            mean_b = np.mean([x for x in b if x is not None]) if any(x is not None for x in b) else None
-            entry[metric] = {"mean": ci["mean"], "lo": ci["lo"], "hi": ci["hi"], "diff": test["diff"],
-                             "diff_lo": test["lo"], "diff_hi": test["hi"], "p": test["p"],
-                             "ratio": float(mean_b / mean_a) if mean_a else None}
-        out[arm] = entry
+    compared = compare_arms(units, baseline, metrics, n_boot=n_boot, n_perm=n_perm)
+    out = {arm: {"jobs": counts[arm], **entry} for arm, entry in compared.items()}
     return out
 
 

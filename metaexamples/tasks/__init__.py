@@ -68,6 +68,17 @@ class ReportTable:
     columns: list[tuple[str, str]]
 
 
+@dataclass
+class ReportSection:
+    """A sweep-report section a task computes from its jobs' rows (e.g. statistics over seeds):
+    a title, an optional table (headers, rows of cells) and markdown lines after it."""
+
+    title: str
+    headers: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+
+
 class Task:
     """The contract. Subclasses set `name`, `eval_stages` and `report_tables` and implement
     the methods below; the defaults say what is optional."""
@@ -109,6 +120,11 @@ class Task:
     @classmethod
     def report_plots(cls, rows: list[dict], out_dir: Path) -> list[str]:
         """Draw this task's sweep plots from its jobs' results.json rows; return file names."""
+        return []
+
+    @classmethod
+    def report_sections(cls, rows: list[dict]) -> list[ReportSection]:
+        """Sections written after the task's tables in report.md (and logged to W&B)."""
         return []
 
     @classmethod
@@ -218,4 +234,5 @@ def make_task(cfg, tokenizer, cache: Path) -> Task:
     return task_class(cfg.task.name)(cfg, tokenizer, cache)
 
 
-__all__ = ["SHARED_VERIFIER_STAGES", "Problem", "ReportTable", "SFTData", "SamplingSpec", "Task", "Verdict", "available", "make_task", "task_class"]
+__all__ = ["SHARED_VERIFIER_STAGES", "Problem", "ReportSection", "ReportTable", "SFTData", "SamplingSpec", "Task",
+           "Verdict", "available", "make_task", "task_class"]

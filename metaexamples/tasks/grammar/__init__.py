@@ -14,6 +14,8 @@ from pathlib import Path
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Task, Verdict
 from metaexamples.tasks.grammar.config import ConditionConfig, CorpusConfig, DataConfig, GrammarConfig
+from metaexamples.tasks.grammar.languages import REGISTRY as LANGUAGES
+from metaexamples.tasks.grammar.lengths import check_eval_lengths
 
 PPL_COLUMNS = [  # (header, results key); the reference report's columns first
     ("Run", "run"), ("Grammar", "grammar"), ("Valid PPL", "ppl.valid_ppl"),
@@ -80,6 +82,12 @@ class GrammarTask(Task):
         return grammar_plots(rows, out_dir)
 
     @classmethod
+    def report_sections(cls, rows: list[dict]) -> list:
+        from metaexamples.tasks.grammar.seed_summary import sections
+
+        return sections(rows)
+
+    @classmethod
     def check_config(cls, cfg) -> None:
         g = cfg.grammar
         check_key(g.min_len >= 1, "grammar.min_len", f"must be >= 1, got {g.min_len}")
@@ -97,11 +105,16 @@ class GrammarTask(Task):
                   f"must be in [0, 1], got {d.synthetic_mix_ratio}")
         check_key(0.0 <= d.random_negative_fraction <= 1.0, "data.random_negative_fraction",
                   f"must be in [0, 1], got {d.random_negative_fraction}")
-        for key in ("num_symbols", "num_foreign", "n_train_items", "n_eval", "n_test", "block_size"):
+        for key in ("num_symbols", "num_foreign", "n_train_items", "n_eval", "n_test", "n_test_long", "block_size"):
             check_key(d[key] > 0, f"data.{key}", f"must be positive, got {d[key]}")
         check_key(d.block_size >= g.max_len + 16, "data.block_size",
                   f"({d.block_size}) must hold a whole item: >= grammar.max_len + 16")
+        check_eval_lengths(g, int(d.num_symbols))
         dec = cfg.decoding
+        language = LANGUAGES.get(g.name)
+        check_key(dec.constraint != "grammar" or language.exact_constraint, "decoding.constraint",
+                  f"grammar is not exact for grammar={g.name} (its allowed_next cannot guarantee a valid "
+                  "string); use decoding=alphabet or decoding=sample")
         check_key(dec.seed_symbols >= 0, "decoding.seed_symbols", f"must be >= 0, got {dec.seed_symbols}")
         check_key(dec.seed_symbols < g.max_len, "decoding.seed_symbols",
                   f"({dec.seed_symbols}) must be < grammar.max_len ({g.max_len})")

@@ -19,7 +19,8 @@ from metaexamples.data.corpus import canonical_documents, corpus_fingerprint
 from metaexamples.tasks.grammar.items import ItemIds, make_tags
 from metaexamples.tasks.grammar.metaexamples import MetaBuilder, token_budget
 from metaexamples.data.mixing import build_stream, canonical_needed
-from metaexamples.tasks.grammar.splits import held_out_splits, held_strings, sample_excluding
+from metaexamples.tasks.grammar.lengths import bucket_label, bucket_language, eval_buckets
+from metaexamples.tasks.grammar.splits import held_out_splits, held_strings, long_split, sample_excluding
 from metaexamples.errors import ConfigError
 from metaexamples.data.cache import build_once, file_hashes, file_sizes, keyed_folder
 from metaexamples.io import write_json, write_jsonl
@@ -28,7 +29,7 @@ from metaexamples.tasks.grammar.symbols import select_symbols
 
 log = logging.getLogger(__name__)
 
-DATA_FORMAT = 1  # bump when the generated content changes for the same config
+DATA_FORMAT = 2  # bump when the generated content changes for the same config
 MAX_NEGATIVE_TRIES = 100
 
 
@@ -81,6 +82,11 @@ def _generate(cfg: DictConfig, tokenizer, out: Path, fingerprint: dict) -> None:
     splits = held_out_splits(lang, item_ids, rngs, int(d.n_eval), int(d.n_test),
                              float(d.random_negative_fraction), num_foreign)
     held = held_strings(splits)
+    buckets = eval_buckets(g)
+    if buckets:
+        langs = {bucket_label(lo, hi): bucket_language(g, lo, hi, int(d.num_symbols)) for lo, hi in buckets}
+        splits["test_long"] = long_split(langs, item_ids, rngs, int(d.n_test_long),
+                                         float(d.random_negative_fraction), num_foreign)
 
     def valid(rng: random.Random):
         return sample_excluding(lang, rng, held, "train")

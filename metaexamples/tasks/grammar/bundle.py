@@ -16,6 +16,8 @@ A data folder (cache_dir/data/<hash of the data config>/) holds:
                     symbols are indices into the alphabet; an index >= len(alphabet) is a
                     foreign token (ids come from symbols.json foreign_ids); "ids" are the
                     string's token ids without tags (wrap them in open_ids/close_ids)
+- test_long.jsonl   only with grammar.eval_lengths: per length bucket, valid strings and
+                    as many length-matched negatives (rows as above plus "bucket": "lo-hi")
 - train_blocks.npy, eval_blocks.npy
                     int32 [n_blocks, block_size]: the packed mixed stream (EOS between
                     documents, no synthetic item split across blocks)
@@ -74,6 +76,10 @@ class DataBundle:
 
     def split(self, name: str) -> list[dict]:
         return read_jsonl_split(self.folder, name)
+
+    def long_rows(self) -> list[dict]:
+        """test_long's rows ([] when the data was built without grammar.eval_lengths)."""
+        return self.split("test_long") if self.grammar.get("eval_lengths") else []
 
     def blocks(self, name: str = "train") -> np.ndarray:
         path = self.folder / f"{name}_blocks.npy"

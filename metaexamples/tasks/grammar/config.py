@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
 
@@ -19,6 +19,9 @@ class GrammarConfig:
     length_dist: Any = "uniform"
     rule: str = ""  # one-line statement of the rule, used by `rule` metaexamples
     params: Dict[str, Any] = field(default_factory=dict)
+    # Length generalization: [[lo, hi], ...] inclusive length buckets beyond max_len, in
+    # increasing order; each gets a test_long split (data.n_test_long valid + as many invalid).
+    eval_lengths: List[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -39,6 +42,7 @@ class DataConfig:
     n_train_items: int = 20000  # synthetic items (examples + metaexamples) in the stream
     n_eval: int = 500  # eval split: valid + invalid each
     n_test: int = 1000  # test_valid and test_invalid each
+    n_test_long: int = 200  # per grammar.eval_lengths bucket: valid and invalid each
     random_negative_fraction: float = 0.2  # share of negatives drawn at random, not edited
     synthetic_mix_ratio: float = 0.1  # share of stream tokens that are synthetic
     block_size: int = 128  # packed training block length in tokens

@@ -13,12 +13,15 @@ Verdict, first match wins:
 The seed symbols count as part of the string. Log-probability = sum of log p(token) of the
 generated tokens (tag included) under the model's raw distribution, whatever the decoding.
 Writes run_dir/eval_gen/: samples.jsonl, metrics.json, length_hist.png, calibration.png.
+With grammar.eval_lengths, metrics.json's `by_length` holds validity per length bucket
+(`validity_by_length`: half of a held-out string as the prompt, judged at the bucket's lengths).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from functools import partial
 from pathlib import Path
 
@@ -28,7 +31,8 @@ from metaexamples.evaluation.sampling import sample_completions
 from metaexamples.io import write_json, write_jsonl
 from metaexamples.methods import trained_on
 from metaexamples.tasks.grammar.constraints import make_constraint
-from metaexamples.tasks.grammar.metrics import generation_metrics
+from metaexamples.tasks.grammar.lengths import bucket_label, bucket_language, eval_buckets
+from metaexamples.tasks.grammar.metrics import FAILURE_KINDS, generation_metrics
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +65,12 @@ def make_prompts(bundle, n: int, seed_symbols: int, seed: int, train_rows: list[
 
 
 def sample(model, tokenizer, bundle, dec, prompts: list[list[int]], batch_size: int, max_new_tokens: int,
-           seed: int, known: frozenset | None = None) -> list[dict]:
-    """One sample per prompt (the shared sampler, stopped at the closing tag) judged; a valid
-    sample is novel when not in `known` (default: the training strings)."""
+           seed: int, known: frozenset | None = None, language=None) -> list[dict]:
+    """One sample per prompt (the shared sampler, stopped at the closing tag) judged by
+    `language` (default: the data's); a valid sample is novel when not in `known` (default:
+    the training strings)."""
     known = bundle.known_strings() if known is None else known
-    language = bundle.language
+    language = language or bundle.language
     symbol_of = {t: i for i, t in enumerate(bundle.symbol_ids)}
     close, n_open = bundle.close_ids, len(bundle.open_ids)
     eos = tokenizer.eos_token_id
@@ -106,6 +111,7 @@ def run_eval_gen(cfg, bundle, model, tokenizer, run_dir: Path, tracker) -> dict:
     samples = sample(model, tokenizer, bundle, dec, prompts, int(cfg.eval.gen_batch_size), max_new, int(cfg.seed),
                      known)
 
+    by_length = validity_by_length(cfg, bundle, model, tokenizer) if eval_buckets(grammar) else None
     train_lengths = [len(r["symbols"]) for r in train_rows if r["kind"] == "example"]
     gen = {
         **generation_metrics(samples, known, train_lengths, int(grammar["max_len"]),
@@ -114,6 +120,8 @@ def run_eval_gen(cfg, bundle, model, tokenizer, run_dir: Path, tracker) -> dict:
         "max_new_tokens": max_new,
         "seed_symbols": int(dec.seed_symbols),
     }
+    if by_length is not None:
+        gen["by_length"] = by_length
 
     write_jsonl(out_dir / "samples.jsonl", samples)
     write_json(out_dir / "metrics.json", gen)
@@ -125,8 +133,44 @@ def run_eval_gen(cfg, bundle, model, tokenizer, run_dir: Path, tracker) -> dict:
     tracker.table("gen/samples", SAMPLE_COLUMNS, [[s[c] for c in SAMPLE_COLUMNS] for s in samples[:n_log]])
     scalars = {f"gen/{k}": v for k, v in gen.items() if isinstance(v, (int, float, str))}
     scalars.update({f"gen/failures/{k}": v for k, v in gen["failures"].items()})
+    scalars.update({f"gen/by_length/{b}/validity_rate": v["validity_rate"] for b, v in gen.get("by_length", {}).items()})
     tracker.summary(scalars)
     tracker.image("gen/length_hist", hist_png)
     tracker.image("gen/calibration", calib_png)
     log.info("eval_gen (%s): %d/%d valid, failures %s", dec.name, gen["valid"], gen["samples"], gen["failures"])
     return gen
+
+
+def validity_by_length(cfg, bundle, model, tokenizer) -> dict:
+    """Generation per length bucket (grammar.eval_lengths, training range first): prompt = the
+    opening tag + the first half of a held-out valid string of the bucket (test_valid for the
+    training range, test_long for the others; at most eval.n_samples per bucket); a sample is
+    valid when the whole string (prompt half included) is in the language at a length inside
+    the bucket. {label: {"samples", "valid", "validity_rate", "failures", "in_training"}}."""
+    dec, grammar = cfg.decoding, bundle.grammar
+    lo, hi = int(grammar["min_len"]), int(grammar["max_len"])
+    groups = {bucket_label(lo, hi): ((lo, hi), bundle.split("test_valid"))}
+    long_rows = bundle.long_rows()
+    for b_lo, b_hi in eval_buckets(grammar):
+        label = bucket_label(b_lo, b_hi)
+        groups[label] = ((b_lo, b_hi), [r for r in long_rows if r["bucket"] == label and r["valid"]])
+    out = {}
+    for label, ((b_lo, b_hi), rows) in groups.items():
+        rows = rows[:int(cfg.eval.n_samples)]
+        language = bucket_language(grammar, b_lo, b_hi, len(bundle.symbol_ids))
+        prompts = [bundle.open_ids + bundle.symbols_to_ids(r["symbols"][:len(r["symbols"]) // 2]) for r in rows]
+        max_new = default_max_new_tokens(dec, b_hi, len(bundle.close_ids))
+        # one call per prompt length: decoding=grammar reads every row's prefix at the same offset
+        by_prompt_length: dict[int, list] = {}
+        for p in prompts:
+            by_prompt_length.setdefault(len(p), []).append(p)
+        samples = [s for _, group in sorted(by_prompt_length.items())
+                   for s in sample(model, tokenizer, bundle, dec, group, int(cfg.eval.gen_batch_size), max_new,
+                                   int(cfg.seed), frozenset(), language)]
+        failures = Counter(s["verdict"] for s in samples if s["verdict"] != "valid")
+        n_valid = sum(s["verdict"] == "valid" for s in samples)
+        out[label] = {"samples": len(samples), "valid": n_valid,
+                      "validity_rate": n_valid / len(samples) if samples else 0.0,
+                      "failures": {k: failures.get(k, 0) for k in FAILURE_KINDS},
+                      "in_training": (b_lo, b_hi) == (lo, hi)}
+    return out

@@ -93,6 +93,20 @@ def negative_kind_auroc(valid: list[dict], invalid: list[dict]) -> dict:
     return out
 
 
+def by_length(in_range: tuple[str, list[dict], list[dict]], long_rows: list[dict], threshold: float,
+              threshold_per_symbol: float) -> dict:
+    """Length generalization: {bucket label: ppl_block + auroc_hard/auroc_random + in_training},
+    the training range first (label, its test valid and invalid rows), then each eval_lengths
+    bucket of the scored test_long rows (which carry `bucket`), in their order."""
+    label, valid, invalid = in_range
+    groups = {label: (valid, invalid)}
+    for r in long_rows:
+        groups.setdefault(r["bucket"], ([], []))[0 if r["valid"] else 1].append(r)
+    return {name: {**ppl_block(v, i, threshold, threshold_per_symbol), **negative_kind_auroc(v, i),
+                   "in_training": name == label}
+            for name, (v, i) in groups.items()}
+
+
 # --- generation ----------------------------------------------------------------------------
 FAILURE_KINDS = ("no_close", "foreign_token", "length", "rule")
 

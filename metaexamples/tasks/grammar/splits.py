@@ -47,31 +47,49 @@ def row(s: String, valid: bool, how: str, edit_distance: int | None, item_ids: I
             "how": how, "edit_distance": edit_distance}
 
 
+def valid_rows(lang: Language, rng: random.Random, n: int, item_ids: ItemIds, avoid: set | None = None) -> list[dict]:
+    out = []
+    for _ in range(n):
+        s = lang.sample_valid(rng) if not avoid else sample_excluding(lang, rng, avoid, "eval")
+        out.append(row(s, True, "valid", None, item_ids))
+    return out
+
+
+def negative_rows(lang: Language, rng: random.Random, positives: list[dict], item_ids: ItemIds,
+                  random_fraction: float, num_foreign: int) -> list[dict]:
+    """One length-matched negative per positive row."""
+    out = []
+    for p in positives:
+        s, how, d = negative_of_length(lang, rng, p["length"], random_fraction, num_foreign)
+        out.append(row(s, False, how, d, item_ids))
+    return out
+
+
 def held_out_splits(lang: Language, item_ids: ItemIds, rngs, n_eval: int, n_test: int,
                     random_fraction: float, num_foreign: int) -> dict[str, list[dict]]:
     """{"eval": valid + invalid rows, "test_valid": rows, "test_invalid": length-matched rows}.
     `rngs(purpose)` gives an independent, seeded random.Random per purpose."""
-    def valid_rows(rng, n, avoid):
-        out = []
-        for _ in range(n):
-            s = lang.sample_valid(rng) if not avoid else sample_excluding(lang, rng, avoid, "eval")
-            out.append(row(s, True, "valid", None, item_ids))
-        return out
-
-    def negatives_for(rng, positives):
-        out = []
-        for p in positives:
-            s, how, d = negative_of_length(lang, rng, p["length"], random_fraction, num_foreign)
-            out.append(row(s, False, how, d, item_ids))
-        return out
-
-    test_valid = valid_rows(rngs("test_valid"), n_test, None)
-    test_invalid = negatives_for(rngs("test_invalid"), test_valid)
+    test_valid = valid_rows(lang, rngs("test_valid"), n_test, item_ids)
+    test_invalid = negative_rows(lang, rngs("test_invalid"), test_valid, item_ids, random_fraction, num_foreign)
     # eval is disjoint from test too: thresholds chosen on it must not see test strings
     test_strings = {tuple(r["symbols"]) for r in test_valid}
-    eval_valid = valid_rows(rngs("eval_valid"), n_eval, test_strings)
-    eval_invalid = negatives_for(rngs("eval_invalid"), eval_valid)
+    eval_valid = valid_rows(lang, rngs("eval_valid"), n_eval, item_ids, test_strings)
+    eval_invalid = negative_rows(lang, rngs("eval_invalid"), eval_valid, item_ids, random_fraction, num_foreign)
     return {"eval": eval_valid + eval_invalid, "test_valid": test_valid, "test_invalid": test_invalid}
+
+
+def long_split(bucket_langs: dict[str, Language], item_ids: ItemIds, rngs, n: int, random_fraction: float,
+               num_foreign: int) -> list[dict]:
+    """test_long: per length bucket (label -> that bucket's language), n valid rows and n
+    length-matched negatives built as test_invalid's; each row carries its `bucket`. Its
+    strings are longer than any training string, so none can be trained on."""
+    out = []
+    for label, lang in bucket_langs.items():
+        positives = valid_rows(lang, rngs(f"test_long:{label}:valid"), n, item_ids)
+        negatives = negative_rows(lang, rngs(f"test_long:{label}:invalid"), positives, item_ids,
+                                  random_fraction, num_foreign)
+        out += [{**r, "bucket": label} for r in positives + negatives]
+    return out
 
 
 def held_strings(splits: dict[str, list[dict]]) -> set[tuple[int, ...]]:

@@ -23,6 +23,9 @@ class Language(ABC):
     """A formal language over `num_symbols` symbols with lengths in [min_len, max_len]."""
 
     name: str = ""
+    # allowed_next is exact (decoding=grammar yields only valid strings); a language whose
+    # constraint can only approximate sets False and decoding=grammar is refused for it.
+    exact_constraint: bool = True
 
     def __init__(self, num_symbols: int, min_len: int, max_len: int,
                  length_dist: Any = "uniform", **params: Any) -> None:
