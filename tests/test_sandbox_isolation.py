@@ -12,8 +12,8 @@ import errno
 import hashlib
 import json
 import os
-import subprocess
 import secrets
+import subprocess
 import textwrap
 
 import pytest
