@@ -89,12 +89,17 @@ class NumericTask(Task):
 
     @classmethod
     def check_config(cls, cfg) -> None:
-        from metaexamples.tasks.numeric.data import DATASETS, PRESETS, SPLITS, answer_question
+        from metaexamples.tasks.numeric.data import DATASETS, PRESETS, SPLITS, answer_question, resolve_spec
 
         t = cfg.task
         check_key(t.dataset in DATASETS, "task.dataset",
                   f"unknown dataset {t.dataset!r}; available: {', '.join(DATASETS)}")
         check_key(t.preset in PRESETS, "task.preset", f"unknown preset {t.preset!r}; available: {', '.join(PRESETS)}")
+        spec = resolve_spec(t.preset, cls.spec_of(t))
+        if t.dataset == "arithmetic":
+            check_key(spec["ood_length"][0] > spec["max_ops"], "task.ood_length",
+                      f"{list(spec['ood_length'])} must be longer than training's 1..{spec['max_ops']} operations "
+                      "(task.max_ops)")
         splits = SPLITS[t.dataset]
         for split, n in (t.sizes or {}).items():
             if n is None:
@@ -124,6 +129,24 @@ class NumericTask(Task):
             numeric_arch(cfg.model)  # model.arch checked before any stage runs
 
     # -- data -----------------------------------------------------------------------------
+    @staticmethod
+    def spec_of(t) -> dict:
+        """The dataset options as set in task.* (None = default), plain Python values."""
+        from omegaconf import OmegaConf
+
+        from metaexamples.tasks.numeric.data import SPEC_DEFAULTS
+
+        out = {}
+        for key in SPEC_DEFAULTS:
+            value = t.get(key)
+            out[key] = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+        return out
+
+    def spec(self) -> dict:
+        from metaexamples.tasks.numeric.data import resolve_spec
+
+        return resolve_spec(self.cfg.task.preset, self.spec_of(self.cfg.task))
+
     def sizes(self) -> dict[str, int]:
         from metaexamples.tasks.numeric.data import PRESETS, SPLITS
 
@@ -137,8 +160,9 @@ class NumericTask(Task):
 
     def data_key(self) -> dict:
         t = self.cfg.task
+        spec = {k: list(v) if isinstance(v, tuple) else v for k, v in self.spec().items()}
         return {"format": DATA_FORMAT, "dataset": t.dataset, "preset": t.preset, "sizes": self.sizes(),
-                "seed": int(self.cfg.seed)}
+                "spec": spec, "seed": int(self.cfg.seed)}
 
     def _folder(self) -> Path:
         from metaexamples.data.cache import keyed_folder
@@ -152,7 +176,8 @@ class NumericTask(Task):
         key = self.data_key()
         self.folder = build_jsonl_splits(
             self._folder(), DATA_FORMAT, key,
-            lambda: make_numeric_splits(key["dataset"], key["preset"], key["seed"], sizes=key["sizes"]))
+            lambda: make_numeric_splits(key["dataset"], key["preset"], key["seed"], sizes=key["sizes"],
+                                        spec=key["spec"]))
         return self.folder
 
     def load_data(self) -> Path:
