@@ -1,7 +1,8 @@
 """task=numeric: arithmetic expressions and unit conversions answered by purpose-built numeric
-models (`model=numeric_token_only`, `numeric_hybrid`, `numeric_hybrid_algebraic`;
-metaexamples/models/numeric), scored by exact match, relative error, dimensional correctness
-and boolean accuracy.
+models (`model=numeric_token_only`, `numeric_token_only_reversed`, `numeric_hybrid`,
+`numeric_hybrid_log_linear`, `numeric_hybrid_algebraic`, `numeric_fluxem`;
+metaexamples/models/numeric), scored by exact match (numeric answers only), relative error,
+dimensional correctness and unit match, and can_add boolean accuracy (docs/tasks/numeric.md).
 
 Data (`data.py`, ground truth exact or from pint, `units.py`): `task.dataset` = arithmetic |
 units, `task.preset` = small | full, split sizes overridable per split (`task.sizes`); the
@@ -36,6 +37,7 @@ REPORT_COLUMNS = [
     ("ood_length/types EM", "numeric.ood_structure.exact_match"),
     ("ood_length/types rel err", "numeric.ood_structure.rel_error_median"),
     ("dim. correct (ood_types)", "numeric.test_ood_types.dimensional_correctness"),
+    ("unit match (ood_types)", "numeric.test_ood_types.unit_match"),
     ("can_add acc (test_id)", "numeric.test_id.bool_accuracy"),
     ("can_add acc (ood_types)", "numeric.test_ood_types.bool_accuracy"),
     ("unparseable", "numeric.n_unparseable"),
@@ -55,6 +57,7 @@ class NumericTask(Task):
                     ("ood_magnitude rel err (median)", "numeric.test_ood_magnitude.rel_error_median"),
                     ("ood_length/types exact match", "numeric.ood_structure.exact_match"),
                     ("dim. correct (ood_types)", "numeric.test_ood_types.dimensional_correctness"),
+                    ("unit match (ood_types)", "numeric.test_ood_types.unit_match"),
                     ("can_add acc (ood_types)", "numeric.test_ood_types.bool_accuracy")]
 
     def __init__(self, cfg, tokenizer=None, cache: Path | None = None) -> None:
@@ -245,7 +248,7 @@ class NumericTask(Task):
 
         if not isinstance(model, (NumericHybridModel, NumericTokenOnlyForCausalLM)):
             raise ConfigError(f"model: task=numeric trains the numeric models (model=numeric_token_only, "
-                              f"numeric_hybrid, numeric_hybrid_algebraic), not {type(model).__name__}")
+                              f"numeric_hybrid, numeric_fluxem, ...), not {type(model).__name__}")
 
     def sft_setup(self, model, tokenizer, cfg):
         """Every training problem collated for this model once; micro-batches addressed by
