@@ -126,7 +126,7 @@ def test_metrics_definitions():
     ]
     m = numeric_metrics(problems, preds)
     assert m["n"] == 6 and m["n_unparseable"] == 1
-    assert m["exact_match"] == pytest.approx(2 / 6)
+    assert m["exact_match"] == pytest.approx(1 / 4) and m["n_exact_match"] == 4  # can_add apart (bool_accuracy)
     assert m["n_rel_error"] == 3
     assert m["rel_error_median"] == pytest.approx(0.0004 / 3500)
     assert m["rel_error_mean"] == pytest.approx((0 + 0.5 + 0.0004 / 3500) / 3)

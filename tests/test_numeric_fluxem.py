@@ -14,6 +14,7 @@ import torch
 
 from metaexamples.errors import ConfigError
 from metaexamples.tasks.numeric.data import answer_question, make_numeric_splits, numeric_metrics, resolve_spec
+from test_numeric import _train
 
 TINY = {"hidden_size": 64, "num_layers": 2, "num_heads": 4, "intermediate_size": 128}
 FLUXEM = {**TINY, "encoder": "fluxem", "readout": "fluxem"}
@@ -36,20 +37,6 @@ def _sizes(dataset: str, train: int, test: int) -> dict:
 
 def _problems(questions):
     return [{"id": str(i), "question": q, **answer_question(q)} for i, q in enumerate(questions)]
-
-
-def _train(model, problems, steps: int, lr: float = 3e-3, batch_size: int = 64, seed: int = 0) -> float:
-    from metaexamples.models.numeric import collate, training_loss
-
-    rng = random.Random(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    model.train()
-    for _ in range(steps):
-        loss = training_loss(model, collate(model, rng.sample(problems, min(batch_size, len(problems)))))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return float(loss.detach())
 
 
 # -- the fluxem codec ------------------------------------------------------------------------
@@ -117,7 +104,7 @@ def trained_fluxem():
     rng = random.Random(0)
     facts = _problems(sorted({f"{rng.randint(0, 99)} {rng.choice('+-*')} {rng.randint(0, 99)}" for _ in range(400)}))
     model = build_numeric_model("numeric_hybrid", FLUXEM, 0)
-    _train(model, facts, 60)
+    _train(model, facts, 60, 3e-3)
     return model, facts
 
 
@@ -145,7 +132,7 @@ def test_fluxem_units_conversions_and_table_fallback():
 
     splits = make_numeric_splits("units", "small", 0, sizes=_sizes("units", 400, 40))
     model = build_numeric_model("numeric_hybrid", FLUXEM, 0)
-    _train(model, splits["train"], 3, batch_size=400)
+    _train(model, splits["train"], 3, 3e-3, batch_size=400)
     idx = model.unit_index
     assert model.convert_value(0.0, idx["degC"], idx["K"]) == pytest.approx(273.15, rel=1e-9)
     preds = predict(model, splits["test_id"], 20)
@@ -183,7 +170,7 @@ def test_token_only_options_train_and_round_trip(tmp_path):
     model = build_numeric_model("numeric_token_only", arch, 0)
     rng = random.Random(0)
     facts = _problems(sorted({f"{rng.randint(0, 9)} + {rng.randint(0, 9)}" for _ in range(200)}))
-    _train(model, facts, 40)
+    _train(model, facts, 40, 3e-3)
     before = predict(model, facts, 16)
     assert sum(p["prediction"] is not None for p in before) > len(facts) // 2
     model.save_pretrained(tmp_path)
