@@ -93,6 +93,8 @@ def test_fluxem_readout_composes_and_decodes_with_fluxem():
     assert F.convert(14.7, "km", "m") == pytest.approx(14700, rel=1e-6)
     assert F.convert(1.0, "mph", "km/h") == pytest.approx(1.609344, rel=1e-6)
     assert F.convert(1.0, "degC", "K") is None  # affine: outside fluxem's factor model
+    assert F.same_dimensions("mi", "ft") and F.same_dimensions("mph", "m/s") and not F.same_dimensions("m", "s")
+    assert F.same_dimensions("degC", "K") is None  # the learned latent kinds decide there
 
 
 @pytest.fixture(scope="module")

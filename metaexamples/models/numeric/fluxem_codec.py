@@ -12,6 +12,8 @@
   operands' embeddings (products by `multiply`, in log space; sums by `add`/`subtract`, in the
   linear component) and decoded by fluxem. fluxem 1.0.1 stores embeddings as float32, so this
   algebra is exact only while its float32 coordinates are: about 7 significant digits.
+- `same_dimensions(a, b)`: fluxem's comparison of two unit embeddings' dimension vectors (the
+  can_add check), None when fluxem encodes either unit not.
 - `convert(x, unit_from, unit_to)`: x's embedding multiplied by the ratio of the two units'
   fluxem SI factors, decoded by fluxem (None when fluxem encodes neither factor).
 
@@ -106,6 +108,16 @@ def compose(values: list, roles: list[int]) -> np.ndarray:
     return enc.add(total, term) if sign > 0 else enc.subtract(total, term)
 
 
+def same_dimensions(unit_a: str, unit_b: str) -> bool | None:
+    """fluxem's can-add check: the SI dimensions fluxem decodes from the two unit embeddings
+    agree (what `UnitEncoder.is_compatible` compares; that method itself fails on fluxem 1.0.1's
+    numpy backend: `bool.item()`); None if fluxem encodes either unit not."""
+    a, b = unit_embedding(unit_a), unit_embedding(unit_b)
+    if a is None or b is None:
+        return None
+    return _units().decode_dimensions(a) == _units().decode_dimensions(b)
+
+
 def convert(value, unit_from: str, unit_to: str) -> float | None:
     """value in unit_from -> unit_to through fluxem: value's embedding times the factor ratio
     (both fluxem unit embeddings' SI factors), decoded; None if fluxem encodes either unit not."""
@@ -117,5 +129,5 @@ def convert(value, unit_from: str, unit_to: str) -> float | None:
     return decode(enc.multiply(number_embedding(value), enc.encode(float(ratio))))
 
 
-__all__ = ["DIM", "number_embedding", "unit_embedding", "decode", "log10_abs", "compose", "convert",
+__all__ = ["DIM", "number_embedding", "unit_embedding", "decode", "log10_abs", "compose", "convert", "same_dimensions",
            "FLUXEM_UNIT_NAMES"]

@@ -73,6 +73,9 @@ Outputs (all classification heads are linear on the backbone's hidden states):
     Conversions: the value's embedding times the ratio of the two units' fluxem SI factors
     (`fluxem_codec.convert`; units read by `quantity_unit` and `unit_to`); for units fluxem
     does not encode (degC, degF: affine) the fitted unit table of "algebraic" is used.
+    can_add: fluxem compares the SI dimensions decoded from the two units' embeddings (units
+    read by `quantity_unit`; `fluxem_codec.same_dimensions`); the learned latent kinds
+    below only where fluxem encodes a unit not (degC, degF).
 
 Loss: the sum of the mean cross-entropies (kind, quantity_unit, unit_to, and route or sign),
 the can_add binary cross-entropy and, for "regression", smooth L1 on log10|answer|.
@@ -487,7 +490,11 @@ def predict(model: NumericHybridModel, problems: list[dict], batch_size: int) ->
                         out.append({"prediction": None, "prediction_text": "", "unit": None})
                         continue
                     ua, ub = q_units[i][filled[0]], q_units[i][filled[1]]
-                    ok = bool(model.same_kind_probability(torch.tensor([ua]), torch.tensor([ub])).item() > 0.5)
+                    ok = None
+                    if model.config.readout == "fluxem":  # fluxem compares the two units' dimension vectors
+                        ok = fluxem_codec.same_dimensions(units[ua], units[ub])
+                    if ok is None:
+                        ok = bool(model.same_kind_probability(torch.tensor([ua]), torch.tensor([ub])).item() > 0.5)
                     out.append({"prediction": ok, "prediction_text": str(ok), "unit": None})
                     continue
                 if not values:
