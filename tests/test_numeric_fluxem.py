@@ -66,14 +66,31 @@ def test_fluxem_embeddings_reach_the_model_unchanged():
         for p, v in zip(positions, values):
             assert np.array_equal(seen["num"][i, p].numpy(), np.asarray(arith.encode(v), dtype=np.float32))
     unit_rows = {1: ["km", "in"], 2: ["K"]}  # degC: no fluxem embedding
+    from metaexamples.models.numeric.fluxem_codec import UNIT_HASH_DIMS, stable_unit_hash
+
     for i, names in unit_rows.items():
         positions = batch["unit_mask"][i].nonzero().flatten().tolist()
         assert len(positions) == len(names)
         for p, name in zip(positions, names):
-            assert np.array_equal(seen["unit"][i, p].numpy(), np.asarray(units.encode(name), dtype=np.float32))
+            expected = np.asarray(units.encode(name), dtype=np.float32).copy()
+            expected[UNIT_HASH_DIMS] = stable_unit_hash(name)  # fluxem's own: salted per process
+            assert np.array_equal(seen["unit"][i, p].numpy(), expected)
     assert not batch["unit_mask"][0].any()
     # fixed, not learned: no parameter holds the embeddings, and training does not change them
     assert not any(p.shape[-1:] == (128,) and p.shape[0] > 1000 for p in model.parameters())
+
+
+def test_unit_embeddings_are_the_same_in_every_process():
+    """fluxem hashes unit names with Python's salted hash(); ours must not depend on the process
+    (a model trained in one process is evaluated in another)."""
+    import subprocess
+    import sys
+
+    code = ("from metaexamples.models.numeric.fluxem_codec import unit_embedding;"
+            "print(','.join(repr(float(x)) for x in unit_embedding('ft/s')))")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(outs) == 1
 
 
 def test_fluxem_readout_composes_and_decodes_with_fluxem():

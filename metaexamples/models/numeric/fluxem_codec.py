@@ -5,7 +5,8 @@
   multiplicative coordinates), x / 1e15 (the additive one), integer/zero/negative flags and up
   to 16 decimal digits. `model=numeric_fluxem` projects it to the hidden size.
 - `unit_embedding(u)`: fluxem's 128-d unit embedding (`fluxem.domains.physics.UnitEncoder`:
-  SI dimension exponents, log of the factor to SI, a hash of the name), or None for the units
+  SI dimension exponents, log of the factor to SI, a hash of the name: fluxem takes Python's
+  per-process salted `hash()` there, we the same bits of a sha256), or None for the units
   fluxem does not encode (degC and degF: affine units are outside its factor model). Our unit
   names that fluxem spells differently are passed as its spelling (`FLUXEM_UNIT_NAMES`).
 - `compose(values, roles)`: the answer's embedding built by fluxem's own algebra from the
@@ -66,13 +67,30 @@ def number_embedding(value) -> np.ndarray:
     return _number_embedding(str(value))
 
 
+# fluxem 1.0.1's unit embedding holds 8 "identifier" dims computed from Python's hash() of the
+# name, which is salted per process: the same unit got different vectors in the training and in
+# the evaluating process. We write the same bits from a stable hash (sha256) instead.
+UNIT_HASH_DIMS = slice(8 + 12, 8 + 20)  # fluxem/domains/physics/units.py: UNIT_ID_HASH_OFFSET, _SIZE
+
+
+def stable_unit_hash(name: str) -> np.ndarray:
+    """fluxem's `_simple_hash` bit layout ((4-bit nibble - 7.5) / 7.5) over a sha256 of the name."""
+    import hashlib
+
+    h = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little")
+    return np.array([(((h >> (i * 4)) & 0xF) - 7.5) / 7.5 for i in range(8)], dtype=np.float32)
+
+
 @lru_cache(maxsize=256)
 def unit_embedding(unit: str) -> np.ndarray | None:
-    """fluxem's 128-d embedding of a unit, or None for one fluxem does not encode."""
+    """fluxem's 128-d embedding of a unit (its identifier dims from a stable hash), or None for
+    one fluxem does not encode."""
+    name = FLUXEM_UNIT_NAMES.get(unit, unit)
     try:
-        out = np.asarray(_units().encode(FLUXEM_UNIT_NAMES.get(unit, unit)), dtype=np.float32)
+        out = np.array(_units().encode(name), dtype=np.float32)
     except ValueError:  # fluxem: "Unknown unit: degC"
         return None
+    out[UNIT_HASH_DIMS] = stable_unit_hash(name)
     out.setflags(write=False)
     return out
 
