@@ -1,7 +1,17 @@
-"""Numeric-model training benchmark (issue #14): training speed of the numeric models through
-the one training loop, against a plain transformers training step of the same size.
+"""Numeric-model training benchmark (issues #14, #23): training speed of the numeric models
+through the one training loop, against a plain transformers training step of the same size;
+and the cost of the fluxem encoding against a training step.
 
     .venv/bin/python benchmarks/bench_numeric.py [--steps 40] [--repeats 3] [--threads 1] [--dataset arithmetic]
+    .venv/bin/python benchmarks/bench_numeric.py --encoding [--dataset units]
+
+--encoding: for model=numeric_fluxem, the time to build one training batch's inputs from text
+with fluxem (`collate`: span detection, fluxem's 128-d number and unit embeddings, padding) with
+fluxem's caches emptied first (every number encoded anew: the worst case; the loop itself
+collates the training set once and then only indexes it), against the median time of one
+training step of the same model and batch size through the loop; medians over `--repeats`
+runs, and the same for the learned-features hybrid's encoder as the baseline. The target
+(issue #23): encoding at most 10% of a step.
 
 - plain: a `LlamaForCausalLM` with the numeric models' backbone config (hidden 128, 4 layers,
   4 heads, MLP 384, the 84-character vocabulary), trained with a plain loop: forward with
@@ -35,7 +45,8 @@ import torch
 from hydra import compose, initialize_config_dir
 
 CONF = str(Path(__file__).resolve().parents[1] / "metaexamples" / "conf")
-MODELS = ("numeric_token_only", "numeric_hybrid", "numeric_hybrid_log_linear", "numeric_hybrid_algebraic")
+MODELS = ("numeric_token_only", "numeric_hybrid", "numeric_hybrid_log_linear", "numeric_hybrid_algebraic",
+          "numeric_fluxem")
 
 
 def _cfg(model: str, dataset: str, steps: int, threads: int, cache: Path):
@@ -114,15 +125,59 @@ def run_plain(dataset: str, steps: int, threads: int, cache: Path) -> dict:
             "tokens_per_step": tokens, "final_loss": float(loss.detach())}
 
 
+def encode_seconds(model_name: str, dataset: str, threads: int, cache: Path, n_batches: int = 20) -> float:
+    """Median seconds to collate one training batch from text, caches emptied before each."""
+    from metaexamples.models.numeric import collate, fluxem_codec
+
+    cfg, model, _, _, _ = _setup(model_name, dataset, 1, threads, cache)
+    from metaexamples.tasks import make_task
+
+    rows = make_task(cfg, None, cache).rows("train")
+    size = int(cfg.train.batch_size)
+    seconds = []
+    for k in range(n_batches):
+        for cached in (fluxem_codec._number_embedding, fluxem_codec.unit_embedding):  # noqa: SLF001 - cold start
+            cached.cache_clear()
+        chunk = rows[(k * size) % len(rows):][:size]
+        start = time.perf_counter()
+        collate(model, chunk)
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds)
+
+
+def encoding_main(args) -> None:
+    out: dict[str, list[tuple[float, float]]] = {"numeric_fluxem": [], "numeric_hybrid": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp)
+        for name in out:  # warm-up
+            run_ours(name, args.dataset, 4, args.threads, cache)
+        for r in range(args.repeats):
+            for name in out:
+                enc = encode_seconds(name, args.dataset, args.threads, cache)
+                step = run_ours(name, args.dataset, args.steps, args.threads, cache)["step_s"]
+                out[name].append((enc, step))
+                print(f"run {r + 1}/{args.repeats} {name:<16} encode {enc * 1000:6.2f} ms/batch  step "
+                      f"{step * 1000:7.1f} ms  ratio {enc / step:.3f}", flush=True)
+    print(f"\nmedians over {args.repeats} runs ({args.dataset}, small preset, batch 64, {args.threads} thread(s)):")
+    for name, runs in out.items():
+        enc, step = statistics.median(e for e, _ in runs), statistics.median(s for _, s in runs)
+        print(f"{name:<16} encode {enc * 1000:6.2f} ms/batch (cold)  training step {step * 1000:7.1f} ms  "
+              f"encoding / step {enc / step:.3f} (target <= 0.10)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--dataset", default="arithmetic", choices=("arithmetic", "units"))
+    parser.add_argument("--encoding", action="store_true", help="fluxem encoding cost against a training step")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     logging.disable(logging.INFO)
+    if args.encoding:
+        encoding_main(args)
+        return
     names = ("plain", *MODELS)
     results: dict[str, list[dict]] = {n: [] for n in names}
     with tempfile.TemporaryDirectory() as tmp:

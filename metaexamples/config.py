@@ -30,7 +30,7 @@ def register_configs() -> None:
 def validate(cfg: DictConfig) -> None:
     """Range and cross-field checks, the task's own included; the first failure raises a
     one-line ConfigError naming the key."""
-    from metaexamples.methods import make_method
+    from metaexamples.methods import make_method, method_class
     from metaexamples.tasks import task_class
 
     task = task_class(cfg.task.name)
@@ -43,7 +43,8 @@ def validate(cfg: DictConfig) -> None:
     make_method(cfg.method.name).check_config(cfg, task)
     check_key(len(cfg.stages) > 0, "stages", f"is empty; pick at least one of: {', '.join(stages)}")
     t = cfg.train
-    for key in ("max_steps", "batch_size", "grad_accum", "eval_steps", "log_steps", "eval_batches"):
+    _check_epochs(t, method_class(cfg.method.name))
+    for key in ("batch_size", "grad_accum", "eval_steps", "log_steps", "eval_batches"):
         check_key(t[key] > 0, f"train.{key}", f"must be positive, got {t[key]}")
     check_key(0.0 <= t.min_lr_ratio <= 1.0, "train.min_lr_ratio", f"must be in [0, 1], got {t.min_lr_ratio}")
     check_key(t.weight_decay >= 0, "train.weight_decay", f"must be >= 0, got {t.weight_decay}")
@@ -84,6 +85,18 @@ def validate(cfg: DictConfig) -> None:
               f"unknown {lg.mode!r}; available: offline, online")
     _check_cache_dir(cfg)
     task.check_config(cfg)
+
+
+def _check_epochs(t, method) -> None:
+    """train.epochs and train.max_steps: exactly one of them, a positive integer."""
+    epochs, steps = t.get("epochs"), t.max_steps
+    check_key(epochs is None or steps is None, "train.epochs",
+              f"({epochs}) and train.max_steps ({steps}) are both set; keep one (train.max_steps=null to train by epochs)")
+    key, value = ("train.epochs", epochs) if epochs is not None else ("train.max_steps", steps)
+    check_key(value is not None, "train.max_steps", "and train.epochs are both null; set one of them")
+    check_key(value > 0, key, f"must be positive, got {value}")
+    check_key(epochs is None or method.trains_by_epochs, "train.epochs",
+              f"counts passes over a fixed training set; method={method.name} takes train.max_steps")
 
 
 def _check_arch(arch) -> None:

@@ -45,7 +45,8 @@ class LoraConfig:
 
 @dataclass
 class TrainConfig:
-    max_steps: int = 220
+    max_steps: Optional[int] = 220  # null with train.epochs set
+    epochs: Optional[int] = None  # instead of max_steps: passes over the training data (method=sft)
     batch_size: int = 8
     grad_accum: int = 1
     lr: float = 3e-3

@@ -126,7 +126,7 @@ def test_metrics_definitions():
     ]
     m = numeric_metrics(problems, preds)
     assert m["n"] == 6 and m["n_unparseable"] == 1
-    assert m["exact_match"] == pytest.approx(2 / 6)
+    assert m["exact_match"] == pytest.approx(1 / 4) and m["n_exact_match"] == 4  # can_add apart (bool_accuracy)
     assert m["n_rel_error"] == 3
     assert m["rel_error_median"] == pytest.approx(0.0004 / 3500)
     assert m["rel_error_mean"] == pytest.approx((0 + 0.5 + 0.0004 / 3500) / 3)
@@ -247,13 +247,23 @@ def test_trained_weights_are_used(trained, name):
 
 @pytest.mark.slow
 def test_token_only_learns_one_op_arithmetic():
-    """~20-30 s on one thread: 800 steps of the tiny token-only model on the 300 one-digit facts."""
+    """~20-30 s on one thread: 800 steps of the tiny token-only model on the 300 one-digit facts.
+
+    Deterministic: the run is seeded (init, batch order) and pinned to one thread here (torch's
+    thread count is process-wide, set by whichever test module ran last, and float reductions
+    differ between thread counts). Measured on 2026-12-01: 1.000 on one thread and on two; the
+    0.88 of an earlier loaded run was not reproduced. The bar, 0.95, leaves that margin."""
     from metaexamples.models.numeric import build_numeric_model, predict
 
-    facts = _one_op_problems(300, 0)
-    model = build_numeric_model("numeric_token_only", TINY, 0)
-    _train(model, facts, 800, 3e-3)
-    assert numeric_metrics(facts, predict(model, facts, 128))["exact_match"] >= 0.9
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        facts = _one_op_problems(300, 0)
+        model = build_numeric_model("numeric_token_only", TINY, 0)
+        _train(model, facts, 800, 3e-3)
+        assert numeric_metrics(facts, predict(model, facts, 128))["exact_match"] >= 0.95
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("name", ["numeric_token_only", "numeric_hybrid"])

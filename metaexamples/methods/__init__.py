@@ -31,6 +31,7 @@ def trained_on(run_dir: Path) -> list:
 class Method:
     name: ClassVar[str] = ""
     needs_verifier: ClassVar[bool] = False
+    trains_by_epochs: ClassVar[bool] = False  # train.epochs (passes over a fixed training set) applies
     config_schema: ClassVar[type | None] = None  # dataclass of the method's keys (method.*); None = name only
 
     @classmethod

@@ -29,6 +29,7 @@ def load_trainable(cfg, task, lora: bool = True):
 
 class SFT(Method):
     name = "sft"
+    trains_by_epochs = True
 
     def train(self, cfg, task, run_dir: Path, tracker) -> dict:
         t = cfg.train

@@ -143,6 +143,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
+def total_steps(t, n_rows: int, world: int) -> int:
+    """train.max_steps, or with train.epochs the optimizer steps that read the n_rows training
+    rows that many times (rounded up)."""
+    if t.get("epochs") is None:
+        return int(t.max_steps)
+    per_step = int(t.batch_size) * int(t.grad_accum) * world
+    return max(1, -(-int(t.epochs) * n_rows // per_step))
+
+
 def train_loop(t, model, tokenizer, batches: BlockBatches, objective, run_dir: Path, tracker,
                monitor=None) -> dict:
     """Train `model` with `objective(model)` (an nn.Module whose forward(*batch) is the loss)
@@ -156,8 +165,9 @@ def train_loop(t, model, tokenizer, batches: BlockBatches, objective, run_dir: P
     # accelerate wraps the objective (DDP/FSDP), so the whole forward goes through the wrapper.
     model = accelerator.prepare(objective(model).train())  # FSDP: wrap before the optimizer exists
     optimizer = accelerator.prepare(build_optimizer(model, float(t.lr), float(t.weight_decay)))
+    max_steps = total_steps(t, len(batches.blocks), accelerator.num_processes)
     # Not prepared: accelerate would step a prepared scheduler once per process.
-    scheduler = build_scheduler(optimizer, int(t.warmup_steps), int(t.max_steps), float(t.min_lr_ratio))
+    scheduler = build_scheduler(optimizer, int(t.warmup_steps), max_steps, float(t.min_lr_ratio))
     progress = Progress()
     accelerator.register_for_checkpointing(scheduler, progress)
     share_weights_with_hf_folder(accelerator)
@@ -180,7 +190,7 @@ def train_loop(t, model, tokenizer, batches: BlockBatches, objective, run_dir: P
                     last_row = row
                 if "eval/loss" in row:
                     eval_row = row
-        if progress.step >= int(t.max_steps):
+        if progress.step >= max_steps:
             log.info("train: already finished at step %d (%s): nothing to train; keeping its numbers",
                      progress.step, last)
         else:
@@ -191,7 +201,6 @@ def train_loop(t, model, tokenizer, batches: BlockBatches, objective, run_dir: P
         if metrics_path.exists():
             metrics_path.unlink()  # a fresh start
     tokens_per_step = int(t.batch_size) * int(t.grad_accum) * world * batches.blocks.shape[1]
-    max_steps = int(t.max_steps)
 
     def record(row: dict) -> None:
         if main:

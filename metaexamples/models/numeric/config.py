@@ -8,7 +8,9 @@ from transformers import LlamaConfig
 
 from metaexamples.models.numeric.tokenizer import DEFAULT_CHARS, SPECIALS
 
-READOUTS = ("regression", "log_linear", "algebraic")
+READOUTS = ("regression", "log_linear", "algebraic", "fluxem")
+ENCODERS = ("features", "fluxem")  # the hybrid's number encoder: learned MLP on 6 features | fixed fluxem 128-d
+ANSWER_ORDERS = ("normal", "reversed")  # token-only: answer digits most- or least-significant first
 
 
 def default_units() -> list[str]:
@@ -23,6 +25,10 @@ class NumericTokenOnlyConfig(LlamaConfig):
     model_type = "numeric_token_only"
     chars: list | None = None
     max_answer_len: int = 64
+    answer_order: str = "normal"  # "reversed": the answer's number written least-significant digit first
+    digit_positions: bool = False  # Abacus: each digit also gets an embedding of its place in its number
+    max_digits: int = 32  # digit places with their own embedding (further ones share the last)
+    dropout: float = 0.0  # on the input embeddings (attention_dropout too)
 
     def __post_init__(self, **kwargs):
         if self.chars is None:
@@ -45,10 +51,16 @@ class NumericHybridConfig(LlamaConfig):
     chars: list | None = None
     units: list | None = None
     readout: str = "regression"
+    encoder: str = "features"  # "fluxem": numbers and units enter as fluxem's fixed 128-d embeddings
+    dropout: float = 0.0  # on the input embeddings (attention_dropout too)
     num_features: int = 6
     latent_dimensions: int = 8  # latent unit kinds for the can_add comparison
 
     def __post_init__(self, **kwargs):
+        if self.encoder == "fluxem":
+            from metaexamples.models.numeric.fluxem_codec import DIM
+
+            self.num_features = DIM
         if self.chars is None:
             self.chars = list(DEFAULT_CHARS)
         if self.units is None:

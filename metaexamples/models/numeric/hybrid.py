@@ -1,4 +1,8 @@
-"""The hybrid (FluxEM-like) model: numbers enter as vectors, not digits.
+"""The hybrid model: numbers enter as vectors, not digits. Two number encoders
+(`config.encoder`): "features" (FluxEM-like, learned, described below) and "fluxem"
+(model=numeric_fluxem: the `fluxem` package's fixed 128-d embedding of each number, and of
+each unit word fluxem encodes, projected to the hidden size by one linear map each; type
+embeddings text / number / unit; `fluxem_codec`).
 
 Input. The question's numeric spans are found by regex (`numbers.find_number_spans`: signs,
 decimals, exponents); each span becomes ONE position holding the <num> placeholder token. Its
@@ -59,6 +63,20 @@ Outputs (all classification heads are linear on the backbone's hidden states):
     reached only ~1e-2 relative error in minutes and drifted on the affine temperature
     offsets.) The table is refitted whenever the state dict is read (saving, checkpoints).
 
+  - "fluxem" (model=numeric_fluxem, needs encoder "fluxem"): FluxEM in, FluxEM out. The same
+    `route` head as "algebraic" says how each number's embedding enters the answer; the
+    answer's embedding is then built by fluxem's algebra from the operands' fluxem embeddings
+    (products in its log-magnitude coordinates, sums in its linear one) and decoded by fluxem
+    (`fluxem_codec.compose`; rounded to an integer when all operands are integers). What is
+    learned is the structure; the values come from fluxem's float32 embedding algebra, so they
+    are exact only to about 7 significant digits (beyond ~10^6 a result is close, not exact).
+    Conversions: the value's embedding times the ratio of the two units' fluxem SI factors
+    (`fluxem_codec.convert`; units read by `quantity_unit` and `unit_to`); for units fluxem
+    does not encode (degC, degF: affine) the fitted unit table of "algebraic" is used.
+    can_add: fluxem compares the SI dimensions decoded from the two units' embeddings (units
+    read by `quantity_unit`; `fluxem_codec.same_dimensions`); the learned latent kinds
+    below only where fluxem encodes a unit not (degC, degF).
+
 Loss: the sum of the mean cross-entropies (kind, quantity_unit, unit_to, and route or sign),
 the can_add binary cross-entropy and, for "regression", smooth L1 on log10|answer|.
 """
@@ -76,6 +94,7 @@ from torch import nn
 from transformers import LlamaModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
+from metaexamples.models.numeric import fluxem_codec
 from metaexamples.models.numeric.config import NumericHybridConfig
 from metaexamples.models.numeric.numbers import NUM_FEATURES, find_number_spans, number_features
 from metaexamples.models.numeric.tokenizer import CharTokenizer
@@ -108,13 +127,20 @@ class NumericHybridModel(PreTrainedModel):
         super().__init__(config)
         h, n_units = config.hidden_size, len(config.units)
         self.backbone = LlamaModel(config)
-        self.type_embed = nn.Embedding(2, h)
-        self.num_encoder = nn.Sequential(nn.Linear(config.num_features, h), nn.GELU(), nn.Linear(h, h))
+        self.fluxem = config.encoder == "fluxem"
+        self.type_embed = nn.Embedding(3 if self.fluxem else 2, h)  # text, number (, unit)
+        if self.fluxem:  # fixed fluxem embeddings, one linear projection each to the hidden size
+            self.num_encoder = nn.Linear(fluxem_codec.DIM, h)
+            self.unit_encoder = nn.Linear(fluxem_codec.DIM, h)
+        else:
+            self.num_encoder = nn.Sequential(nn.Linear(config.num_features, h), nn.GELU(), nn.Linear(h, h))
+        self.input_dropout = nn.Dropout(float(config.dropout))
+        self.structured = config.readout in ("algebraic", "fluxem")  # route head + unit table
         self.kind_head = nn.Linear(h, len(KINDS))
         self.unit_kind = nn.Parameter(torch.zeros(n_units, config.latent_dimensions))
         self.quantity_unit_head = nn.Linear(h, n_units)
         self.unit_to_head = nn.Linear(h, n_units)
-        if config.readout == "algebraic":
+        if self.structured:
             self.route_head = nn.Linear(h, len(ROUTES))
             self.register_buffer("pair_stats", torch.zeros(n_units, n_units, 5, dtype=torch.float64))
             self.register_buffer("unit_log_scale", torch.zeros(n_units, dtype=torch.float64))
@@ -133,14 +159,14 @@ class NumericHybridModel(PreTrainedModel):
         if module is self:
             with torch.no_grad():
                 self.unit_kind.normal_(0.0, 0.05)
-        if module is self and self.config.readout == "algebraic":
+        if module is self and self.structured:
             with torch.no_grad():
                 self.pair_stats.zero_()
                 self.unit_log_scale.zero_()
                 self.unit_offset.zero_()
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        if self.config.readout == "algebraic":
+        if self.structured:
             self.unit_table()  # refit from the statistics so the saved table is current
         super().save_pretrained(save_directory, *args, **kwargs)
         self.numeric_tokenizer.save_pretrained(save_directory)
@@ -153,18 +179,25 @@ class NumericHybridModel(PreTrainedModel):
             self.fit_unit_table()
         return super().state_dict(*args, **kwargs)
 
-    def forward(self, input_ids, attention_mask, num_features, num_mask, **_) -> NumericHybridOutput:
+    def forward(self, input_ids, attention_mask, num_features, num_mask, unit_features=None, unit_mask=None,
+                **_) -> NumericHybridOutput:
         is_num = num_mask.to(self.type_embed.weight.dtype)
-        emb = self.backbone.embed_tokens(input_ids) + self.type_embed(num_mask.long())
+        types = num_mask.long()
+        if unit_mask is not None:
+            types = types + 2 * unit_mask.long()
+        emb = self.backbone.embed_tokens(input_ids) + self.type_embed(types)
         emb = emb + is_num.unsqueeze(-1) * self.num_encoder(num_features.to(emb.dtype))
+        if unit_features is not None:
+            emb = emb + unit_mask.to(emb.dtype).unsqueeze(-1) * self.unit_encoder(unit_features.to(emb.dtype))
+        emb = self.input_dropout(emb)
         hidden = self.backbone(inputs_embeds=emb, attention_mask=attention_mask, use_cache=False).last_hidden_state
         last = attention_mask.long().sum(1) - 1
         final = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
         return NumericHybridOutput(
             last_hidden_state=hidden, kind_logits=self.kind_head(final), 
             quantity_unit_logits=self.quantity_unit_head(hidden), unit_to_logits=self.unit_to_head(final),
-            route_logits=self.route_head(hidden) if self.config.readout == "algebraic" else None,
-            value_out=self._value(hidden, final, num_features, num_mask) if self.config.readout != "algebraic" else None)
+            route_logits=self.route_head(hidden) if self.structured else None,
+            value_out=self._value(hidden, final, num_features, num_mask) if not self.structured else None)
 
     def _value(self, hidden, final, num_features, num_mask) -> torch.Tensor:
         """[sign logits (3), log10|answer|]: regressed from the final position ("regression"), or
@@ -173,7 +206,10 @@ class NumericHybridModel(PreTrainedModel):
         out = self.value_head(final)
         if self.config.readout != "log_linear":
             return out
-        log_x = 10.0 * num_features[..., 2].to(hidden.dtype)  # feature 2 = log10|x| / 10 (0 for x = 0)
+        if self.fluxem:
+            log_x = fluxem_codec.log10_abs(num_features).to(hidden.dtype)
+        else:
+            log_x = 10.0 * num_features[..., 2].to(hidden.dtype)  # feature 2 = log10|x| / 10 (0 for x = 0)
         alpha = self.coef_head(hidden).squeeze(-1)
         anchored = (alpha * log_x * num_mask.to(hidden.dtype)).sum(1)
         return torch.cat([out[:, :3], (out[:, 3] + anchored)[:, None]], dim=1)
@@ -274,6 +310,14 @@ def encode_question(tok: CharTokenizer, question: str) -> tuple[list[int], list[
     return ids, positions, values, unit_slots
 
 
+_UNIT_WORD = re.compile(r"[A-Za-z][A-Za-z_/]*")
+
+
+def unit_slots(question: str, units) -> list[tuple[int, str]]:
+    """(index of the last character, unit) of each word of `question` that is a known unit."""
+    return [(m.end() - 1, m.group()) for m in _UNIT_WORD.finditer(question) if m.group() in units]
+
+
 def _encode_batch(model: NumericHybridModel, questions: list[str]) -> tuple[dict, list]:
     tok = model.numeric_tokenizer
     encoded = [encode_question(tok, q) for q in questions]
@@ -281,15 +325,43 @@ def _encode_batch(model: NumericHybridModel, questions: list[str]) -> tuple[dict
     b = len(encoded)
     ids = torch.full((b, width), tok.pad_id, dtype=torch.long)
     mask = torch.zeros((b, width), dtype=torch.long)
-    feats = torch.zeros((b, width, NUM_FEATURES), dtype=torch.float32)
+    feats = torch.zeros((b, width, model.config.num_features), dtype=torch.float32)
     num_mask = torch.zeros((b, width), dtype=torch.bool)
     for i, (row, positions, values, _) in enumerate(encoded):
         ids[i, :len(row)] = torch.tensor(row)
         mask[i, :len(row)] = 1
         for p, v in zip(positions, values):
-            feats[i, p] = torch.tensor(number_features(v))
+            feats[i, p] = torch.tensor(fluxem_codec.number_embedding(v)) if model.fluxem \
+                else torch.tensor(number_features(v))
             num_mask[i, p] = True
-    return {"input_ids": ids, "attention_mask": mask, "num_features": feats, "num_mask": num_mask}, encoded
+    batch = {"input_ids": ids, "attention_mask": mask, "num_features": feats, "num_mask": num_mask}
+    if model.fluxem:
+        unit_feats = torch.zeros((b, width, fluxem_codec.DIM), dtype=torch.float32)
+        unit_mask = torch.zeros((b, width), dtype=torch.bool)
+        for i, (q, (row, *_)) in enumerate(zip(questions, encoded)):
+            positions = _char_positions(q, row, tok)
+            for end, unit in unit_slots(q, model.unit_index):
+                emb = fluxem_codec.unit_embedding(unit)
+                if emb is not None:
+                    unit_feats[i, positions[end]] = torch.tensor(emb)
+                    unit_mask[i, positions[end]] = True
+        batch.update(unit_features=unit_feats, unit_mask=unit_mask)
+    return batch, encoded
+
+
+def _char_positions(question: str, ids: list[int], tok: CharTokenizer) -> dict[int, int]:
+    """Question character index -> its position in `ids` (characters outside number spans)."""
+    out, pos, k = {}, 1, 0  # ids[0] is <bos>
+    for start, end, _ in find_number_spans(question):
+        for c in range(k, start):
+            out[c] = pos
+            pos += 1
+        pos += 1  # the span's <num>
+        k = end
+    for c in range(k, len(question)):
+        out[c] = pos
+        pos += 1
+    return out
 
 
 def collate(model: NumericHybridModel, problems: list[dict]) -> dict:
@@ -342,7 +414,8 @@ def _ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def training_loss(model: NumericHybridModel, batch: dict) -> torch.Tensor:
-    out = model(batch["input_ids"], batch["attention_mask"], batch["num_features"], batch["num_mask"])
+    out = model(batch["input_ids"], batch["attention_mask"], batch["num_features"], batch["num_mask"],
+                batch.get("unit_features"), batch.get("unit_mask"))
     add = (batch["add_units"] >= 0).all(-1) & (batch["bool_label"] >= 0)
     if bool(add.any()):
         p_add = model.same_kind_probability(batch["add_units"][add, 0], batch["add_units"][add, 1])
@@ -353,7 +426,7 @@ def training_loss(model: NumericHybridModel, batch: dict) -> torch.Tensor:
             + _ce(out.quantity_unit_logits, batch["quantity_unit"]) + _ce(out.unit_to_logits, batch["unit_to"]))
     numeric = batch["kind"] != KINDS.index("can_add")
     y = batch["target"].double()
-    if model.config.readout == "algebraic":
+    if model.structured:
         loss = loss + _ce(out.route_logits, batch["route"])
         conv = (batch["unit_from"] >= 0) & (batch["unit_to"] >= 0)
         if model.training and bool(conv.any()):
@@ -406,7 +479,7 @@ def predict(model: NumericHybridModel, problems: list[dict], batch_size: int) ->
                 q_units = res.quantity_unit_logits.argmax(-1).tolist()
                 u_to = res.unit_to_logits.argmax(-1)
                 routes = res.route_logits.argmax(-1).tolist() if res.route_logits is not None else None
-                if model.config.readout != "algebraic":
+                if not model.structured:
                     v = res.value_out.float().cpu()
                     signs, logs = v[:, :3].argmax(-1).tolist(), v[:, 3].tolist()
             for i, (_, positions, values, slots) in enumerate(encoded):
@@ -417,15 +490,24 @@ def predict(model: NumericHybridModel, problems: list[dict], batch_size: int) ->
                         out.append({"prediction": None, "prediction_text": "", "unit": None})
                         continue
                     ua, ub = q_units[i][filled[0]], q_units[i][filled[1]]
-                    ok = bool(model.same_kind_probability(torch.tensor([ua]), torch.tensor([ub])).item() > 0.5)
+                    ok = None
+                    if model.config.readout == "fluxem":  # fluxem compares the two units' dimension vectors
+                        ok = fluxem_codec.same_dimensions(units[ua], units[ub])
+                    if ok is None:
+                        ok = bool(model.same_kind_probability(torch.tensor([ua]), torch.tensor([ub])).item() > 0.5)
                     out.append({"prediction": ok, "prediction_text": str(ok), "unit": None})
                     continue
                 if not values:
                     out.append({"prediction": None, "prediction_text": "", "unit": None})
                     continue
                 integral = all(v == v.to_integral_value() for v in values)
-                if model.config.readout == "algebraic":
-                    exact = _algebra(values, [routes[i][p] for p in positions])
+                if model.structured:
+                    roles = [routes[i][p] for p in positions]
+                    if model.config.readout == "fluxem":  # fluxem's algebra on the operands' embeddings
+                        y = fluxem_codec.decode(fluxem_codec.compose(values, roles))
+                        exact = Decimal(round(y)) if integral and math.isfinite(y) else Decimal(repr(y))
+                    else:
+                        exact = _algebra(values, roles)
                     if kind == "arith":
                         out.append({"prediction": float(exact), "prediction_text": decimal_text(exact), "unit": None})
                         continue
@@ -435,7 +517,11 @@ def predict(model: NumericHybridModel, problems: list[dict], batch_size: int) ->
                         out.append({"prediction": None, "prediction_text": "", "unit": units[t]})
                         continue
                     f = q_units[i][slot]
-                    y = model.convert_value(float(exact), f, t)
+                    y = None
+                    if model.config.readout == "fluxem":
+                        y = fluxem_codec.convert(values[0], units[f], units[t])
+                    if y is None:  # algebraic, or a unit fluxem does not encode: the fitted table
+                        y = model.convert_value(float(exact), f, t)
                 else:
                     y = [-1.0, 0.0, 1.0][signs[i]] * 10.0 ** min(logs[i], 300.0)
                     if kind == "arith":

@@ -1,7 +1,8 @@
 """task=numeric: arithmetic expressions and unit conversions answered by purpose-built numeric
-models (`model=numeric_token_only`, `numeric_hybrid`, `numeric_hybrid_algebraic`;
-metaexamples/models/numeric), scored by exact match, relative error, dimensional correctness
-and boolean accuracy.
+models (`model=numeric_token_only`, `numeric_token_only_reversed`, `numeric_hybrid`,
+`numeric_hybrid_log_linear`, `numeric_hybrid_algebraic`, `numeric_fluxem`;
+metaexamples/models/numeric), scored by exact match (numeric answers only), relative error,
+dimensional correctness and unit match, and can_add boolean accuracy (docs/tasks/numeric.md).
 
 Data (`data.py`, ground truth exact or from pint, `units.py`): `task.dataset` = arithmetic |
 units, `task.preset` = small | full, split sizes overridable per split (`task.sizes`); the
@@ -36,6 +37,7 @@ REPORT_COLUMNS = [
     ("ood_length/types EM", "numeric.ood_structure.exact_match"),
     ("ood_length/types rel err", "numeric.ood_structure.rel_error_median"),
     ("dim. correct (ood_types)", "numeric.test_ood_types.dimensional_correctness"),
+    ("unit match (ood_types)", "numeric.test_ood_types.unit_match"),
     ("can_add acc (test_id)", "numeric.test_id.bool_accuracy"),
     ("can_add acc (ood_types)", "numeric.test_ood_types.bool_accuracy"),
     ("unparseable", "numeric.n_unparseable"),
@@ -55,6 +57,7 @@ class NumericTask(Task):
                     ("ood_magnitude rel err (median)", "numeric.test_ood_magnitude.rel_error_median"),
                     ("ood_length/types exact match", "numeric.ood_structure.exact_match"),
                     ("dim. correct (ood_types)", "numeric.test_ood_types.dimensional_correctness"),
+                    ("unit match (ood_types)", "numeric.test_ood_types.unit_match"),
                     ("can_add acc (ood_types)", "numeric.test_ood_types.bool_accuracy")]
 
     def __init__(self, cfg, tokenizer=None, cache: Path | None = None) -> None:
@@ -89,12 +92,17 @@ class NumericTask(Task):
 
     @classmethod
     def check_config(cls, cfg) -> None:
-        from metaexamples.tasks.numeric.data import DATASETS, PRESETS, SPLITS, answer_question
+        from metaexamples.tasks.numeric.data import DATASETS, PRESETS, SPLITS, answer_question, resolve_spec
 
         t = cfg.task
         check_key(t.dataset in DATASETS, "task.dataset",
                   f"unknown dataset {t.dataset!r}; available: {', '.join(DATASETS)}")
         check_key(t.preset in PRESETS, "task.preset", f"unknown preset {t.preset!r}; available: {', '.join(PRESETS)}")
+        spec = resolve_spec(t.preset, cls.spec_of(t))
+        if t.dataset == "arithmetic":
+            check_key(spec["ood_length"][0] > spec["max_ops"], "task.ood_length",
+                      f"{list(spec['ood_length'])} must be longer than training's 1..{spec['max_ops']} operations "
+                      "(task.max_ops)")
         splits = SPLITS[t.dataset]
         for split, n in (t.sizes or {}).items():
             if n is None:
@@ -124,6 +132,24 @@ class NumericTask(Task):
             numeric_arch(cfg.model)  # model.arch checked before any stage runs
 
     # -- data -----------------------------------------------------------------------------
+    @staticmethod
+    def spec_of(t) -> dict:
+        """The dataset options as set in task.* (None = default), plain Python values."""
+        from omegaconf import OmegaConf
+
+        from metaexamples.tasks.numeric.data import SPEC_DEFAULTS
+
+        out = {}
+        for key in SPEC_DEFAULTS:
+            value = t.get(key)
+            out[key] = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+        return out
+
+    def spec(self) -> dict:
+        from metaexamples.tasks.numeric.data import resolve_spec
+
+        return resolve_spec(self.cfg.task.preset, self.spec_of(self.cfg.task))
+
     def sizes(self) -> dict[str, int]:
         from metaexamples.tasks.numeric.data import PRESETS, SPLITS
 
@@ -137,8 +163,9 @@ class NumericTask(Task):
 
     def data_key(self) -> dict:
         t = self.cfg.task
+        spec = {k: list(v) if isinstance(v, tuple) else v for k, v in self.spec().items()}
         return {"format": DATA_FORMAT, "dataset": t.dataset, "preset": t.preset, "sizes": self.sizes(),
-                "seed": int(self.cfg.seed)}
+                "spec": spec, "seed": int(self.cfg.seed)}
 
     def _folder(self) -> Path:
         from metaexamples.data.cache import keyed_folder
@@ -152,7 +179,8 @@ class NumericTask(Task):
         key = self.data_key()
         self.folder = build_jsonl_splits(
             self._folder(), DATA_FORMAT, key,
-            lambda: make_numeric_splits(key["dataset"], key["preset"], key["seed"], sizes=key["sizes"]))
+            lambda: make_numeric_splits(key["dataset"], key["preset"], key["seed"], sizes=key["sizes"],
+                                        spec=key["spec"]))
         return self.folder
 
     def load_data(self) -> Path:
@@ -220,7 +248,7 @@ class NumericTask(Task):
 
         if not isinstance(model, (NumericHybridModel, NumericTokenOnlyForCausalLM)):
             raise ConfigError(f"model: task=numeric trains the numeric models (model=numeric_token_only, "
-                              f"numeric_hybrid, numeric_hybrid_algebraic), not {type(model).__name__}")
+                              f"numeric_hybrid, numeric_fluxem, ...), not {type(model).__name__}")
 
     def sft_setup(self, model, tokenizer, cfg):
         """Every training problem collated for this model once; micro-batches addressed by

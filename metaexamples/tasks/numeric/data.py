@@ -14,9 +14,10 @@ arithmetic
     Operands are non-negative integers written in plain decimal, operators separated by single
     spaces. Ground truth is exact (Python integers / `decimal`), so `target_text` is the exact
     integer (it can be longer than a float holds); `target` is its float.
-    Splits: train and `test_id` (1-4 operations, operands in [0, 999]), `test_ood_magnitude`
-    (1-4 operations, operands in [10^6, 10^9]; small preset [10^4, 10^5]), `test_ood_length`
-    (5-6 operations, operands in [0, 999]).
+    Splits (defaults; every range is a task option, `SPEC_DEFAULTS`): train and `test_id`
+    (1 to `max_ops` = 4 operations over `operations` = + - *, operands in `operands` =
+    [0, 999]), `test_ood_magnitude` (the same, operands in `ood_magnitude`: [10^6, 10^9];
+    small preset [10^4, 10^5]), `test_ood_length` (`ood_length` = 5-6 operations).
 units
     `convert`: "3.5 km to m" -> 3500, `target_text` "3500 m", `unit` "m", `dimension` the pint
     dimensionality string of the target unit ("[length]"); `can_add`: "3 m + 2 s" -> False,
@@ -25,7 +26,8 @@ units
     float noise such as 211.99999999999991), `target_text` shows it to 6 significant digits in
     plain decimal. Input values have 3 significant digits, log-uniform in [0.1, 1000] (train,
     `test_id`, `test_ood_types`) or [10^6, 10^9] (`test_ood_magnitude`). 70% convert, 30%
-    can_add (half of them same-dimension). `test_ood_types` uses only the held-out unit pairs
+    can_add (half of them same-dimension); `include_can_add=false`: conversions only.
+    `unit_types` restricts the dimensions (default all five). `test_ood_types` uses only the held-out unit pairs
     of `units.HELD_OUT_CONVERT` / `units.HELD_OUT_ADD`, which never occur in train.
 
 `make_numeric_splits` is seeded with a string seed per split (`random.Random`), so the same
@@ -36,7 +38,8 @@ Scoring (the definitions every report uses)
 -------------------------------------------
 - Answer text: a number in plain or exponent notation, followed for conversions by one space
   and a unit ("3500 m"); "True"/"False" for can_add (`parse_answer`).
-- Exact match: arith: the predicted number equals the exact integer target (decimal
+- Exact match (`exact_match`): over the problems with a numeric answer (arith and convert;
+  can_add booleans are scored apart as `bool_accuracy`, so they never fill it). arith: the predicted number equals the exact integer target (decimal
   comparison of the texts, no tolerance); convert: the predicted value rounded to 6
   significant digits equals `target_text`'s number AND the predicted unit is the requested
   unit; can_add: the predicted boolean equals the target.
@@ -74,6 +77,10 @@ OPERATORS = ("+", "-", "*")
 TRAIN_OPS = (1, 4)
 OOD_LENGTH_OPS = (5, 6)
 TRAIN_OPERANDS = (0, 999)
+# What a dataset is drawn from (task.operands, ...); None = the preset's value.
+SPEC_DEFAULTS: dict = {"operands": TRAIN_OPERANDS, "operations": OPERATORS, "max_ops": TRAIN_OPS[1],
+                       "ood_magnitude": None, "ood_length": OOD_LENGTH_OPS,
+                       "unit_types": tuple(U.DIMENSION_UNITS), "include_can_add": True}
 UNIT_VALUES = (0.1, 1000.0)
 UNIT_OOD_VALUES = (1e6, 1e9)
 VALUE_SIG = 3           # significant digits of unit-question values
@@ -200,11 +207,12 @@ def answer_question(text: str) -> dict:
 
 
 # -- sampling --------------------------------------------------------------------------------
-def _arith_question(rng: random.Random, n_ops: tuple[int, int], operands: tuple[int, int]) -> str:
+def _arith_question(rng: random.Random, n_ops: tuple[int, int], operands: tuple[int, int],
+                    operations: tuple[str, ...] = OPERATORS) -> str:
     n = rng.randint(*n_ops)
     parts = [str(rng.randint(*operands))]
     for _ in range(n):
-        parts += [rng.choice(OPERATORS), str(rng.randint(*operands))]
+        parts += [rng.choice(operations), str(rng.randint(*operands))]
     return " ".join(parts)
 
 
@@ -213,12 +221,15 @@ def _unit_value(rng: random.Random, lo: float, hi: float) -> str:
     return format_number(min(max(x, lo), hi), VALUE_SIG)
 
 
-def _units_question(rng: random.Random, values: tuple[float, float], held_out: bool) -> str:
-    if rng.random() < CONVERT_SHARE:
-        a, b = rng.choice(_pairs("convert", held_out))
+def _units_question(rng: random.Random, values: tuple[float, float], held_out: bool,
+                    unit_types: tuple[str, ...] = tuple(U.DIMENSION_UNITS), include_can_add: bool = True) -> str:
+    convert = _pairs("convert", held_out, unit_types)
+    adds = _pairs("add", held_out, unit_types) if include_can_add else []
+    if not adds or rng.random() < CONVERT_SHARE:
+        a, b = rng.choice(convert)
         return f"{_unit_value(rng, *values)} {a} to {b}"
     same = rng.random() < 0.5
-    pool = [p for p in _pairs("add", held_out) if U.can_add(*p) == same] or _pairs("add", held_out)
+    pool = [p for p in adds if U.can_add(*p) == same] or adds
     a, b = rng.choice(pool)
     return f"{_unit_value(rng, *values)} {a} + {_unit_value(rng, *values)} {b}"
 
@@ -226,34 +237,76 @@ def _units_question(rng: random.Random, values: tuple[float, float], held_out: b
 _PAIR_CACHE: dict = {}
 
 
-def _pairs(kind: str, held_out: bool) -> list[tuple[str, str]]:
-    key = (kind, held_out)
+def _pairs(kind: str, held_out: bool, unit_types: tuple[str, ...] = tuple(U.DIMENSION_UNITS)) -> list[tuple[str, str]]:
+    """The (from, to) pairs of one kind whose units are both of `unit_types`."""
+    key = (kind, held_out, tuple(unit_types))
     if key not in _PAIR_CACHE:
-        _PAIR_CACHE[key] = U.convert_pairs(held_out) if kind == "convert" else U.add_pairs(held_out)
+        pairs = U.convert_pairs(held_out) if kind == "convert" else U.add_pairs(held_out)
+        _PAIR_CACHE[key] = [p for p in pairs if all(U.UNIT_DIMENSION_NAME[u] in unit_types for u in p)]
     return _PAIR_CACHE[key]
 
 
-def _split_sampler(dataset: str, split: str, preset: str):
+def resolve_spec(preset: str, spec: dict | None) -> dict:
+    """The dataset spec with every key filled (SPEC_DEFAULTS, the preset's OOD magnitude),
+    checked: a ConfigError naming task.<key> for an impossible one."""
+    full = {**SPEC_DEFAULTS, **{k: v for k, v in (spec or {}).items() if v is not None}}
+    unknown = set(full) - set(SPEC_DEFAULTS)
+    if unknown:
+        raise ConfigError(f"task.{sorted(unknown)[0]}: unknown dataset option (known: {', '.join(SPEC_DEFAULTS)})")
+    if full["ood_magnitude"] is None:
+        full["ood_magnitude"] = PRESETS[preset]["arith_ood_magnitude"]
+    for key in ("operands", "ood_magnitude", "ood_length"):
+        r = full[key]
+        if (not isinstance(r, (list, tuple)) or len(r) != 2
+                or any(isinstance(x, bool) or not isinstance(x, int) or x < 0 for x in r)):
+            raise ConfigError(f"task.{key}: must be [low, high], two non-negative integers, got {r!r}")
+        if r[0] > r[1]:
+            raise ConfigError(f"task.{key}: low {r[0]} > high {r[1]}")
+        full[key] = (int(r[0]), int(r[1]))
+    if isinstance(full["max_ops"], bool) or not isinstance(full["max_ops"], int) or full["max_ops"] < 1:
+        raise ConfigError(f"task.max_ops: must be a positive integer, got {full['max_ops']!r}")
+    if full["ood_length"][0] < 1:
+        raise ConfigError(f"task.ood_length: must count at least 1 operation, got {list(full['ood_length'])}")
+    ops = tuple(full["operations"])
+    bad = [o for o in ops if o not in OPERATORS]
+    if bad or not ops or len(set(ops)) != len(ops):
+        raise ConfigError(f"task.operations: {bad[0] if bad else list(ops)!r} is not a list of distinct operations "
+                          f"out of {', '.join(OPERATORS)}")
+    full["operations"] = ops
+    types = tuple(full["unit_types"])
+    bad = [t for t in types if t not in U.DIMENSION_UNITS]
+    if bad or not types or len(set(types)) != len(types):
+        raise ConfigError(f"task.unit_types: unknown or repeated unit type {bad[0] if bad else list(types)!r}; "
+                          f"available: {', '.join(U.DIMENSION_UNITS)}")
+    full["unit_types"] = types
+    if not isinstance(full["include_can_add"], bool):
+        raise ConfigError(f"task.include_can_add: must be true or false, got {full['include_can_add']!r}")
+    return full
+
+
+def _split_sampler(dataset: str, split: str, spec: dict):
     if dataset == "arithmetic":
-        n_ops = OOD_LENGTH_OPS if split == "test_ood_length" else TRAIN_OPS
-        operands = PRESETS[preset]["arith_ood_magnitude"] if split == "test_ood_magnitude" else TRAIN_OPERANDS
-        return lambda rng: _arith_question(rng, n_ops, operands)
+        n_ops = spec["ood_length"] if split == "test_ood_length" else (1, spec["max_ops"])
+        operands = spec["ood_magnitude"] if split == "test_ood_magnitude" else spec["operands"]
+        return lambda rng: _arith_question(rng, n_ops, operands, spec["operations"])
     values = UNIT_OOD_VALUES if split == "test_ood_magnitude" else UNIT_VALUES
     held_out = split == "test_ood_types"
-    return lambda rng: _units_question(rng, values, held_out)
+    return lambda rng: _units_question(rng, values, held_out, spec["unit_types"], spec["include_can_add"])
 
 
 def make_numeric_splits(dataset: str, preset: str, seed: int, *,
-                        sizes: dict[str, int] | None = None) -> dict[str, list[dict]]:
+                        sizes: dict[str, int] | None = None, spec: dict | None = None) -> dict[str, list[dict]]:
     """Problems per split for `task.dataset` (arithmetic | units) and `task.preset` (small | full).
 
     Sizes: train 1,000 (small) / 10,000 (full); each test split 200 / 1,000. `sizes` overrides
-    some of them ({"train": 50}, for tests). Deterministic per (dataset, preset, seed); test
-    splits are drawn first and train never repeats a test question."""
+    some of them ({"train": 50}, for tests); `spec` the dataset options (`resolve_spec`).
+    Deterministic per (dataset, preset, seed, spec); test splits are drawn first and train
+    never repeats a test question."""
     if dataset not in DATASETS:
         raise ConfigError(f"task.dataset: unknown dataset {dataset!r} (choose one of {', '.join(DATASETS)})")
     if preset not in PRESETS:
         raise ConfigError(f"task.preset: unknown preset {preset!r} (choose one of {', '.join(PRESETS)})")
+    spec = resolve_spec(preset, spec)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"seed: must be an integer, got {seed!r}")
     splits = SPLITS[dataset]
@@ -272,7 +325,7 @@ def make_numeric_splits(dataset: str, preset: str, seed: int, *,
     out: dict[str, list[dict]] = {}
     for split in [s for s in splits if s != "train"] + ["train"]:
         rng = random.Random(f"metaexamples/numeric/{dataset}/{preset}/{seed}/{split}")
-        sample = _split_sampler(dataset, split, preset)
+        sample = _split_sampler(dataset, split, spec)
         rows, tries = [], 0
         while len(rows) < n[split]:
             tries += 1
@@ -373,13 +426,15 @@ def score_prediction(problem: dict, pred: dict) -> dict:
 def numeric_metrics(problems: list[dict], predictions: list[dict]) -> dict:
     """Metrics of one split (definitions in the module docstring):
 
-    n, n_unparseable, exact_match, rel_error_median, rel_error_mean, n_rel_error (problems they
+    n, n_unparseable, exact_match (arith and convert problems, n_exact_match of them; None if
+    none), rel_error_median, rel_error_mean, n_rel_error (problems they
     are over), dimensional_correctness and unit_match (convert problems; None if none),
     bool_accuracy (can_add problems; None if none)."""
     if len(problems) != len(predictions):
         raise ValueError(f"{len(problems)} problems but {len(predictions)} predictions")
     scores = [score_prediction(p, q) for p, q in zip(problems, predictions)]
     rel = [s["rel_error"] for s in scores if s["rel_error"] is not None]
+    numbers = [s for p, s in zip(problems, scores) if p["kind"] != "can_add"]
     conv = [s for p, s in zip(problems, scores) if p["kind"] == "convert"]
     bools = [s for p, s in zip(problems, scores) if p["kind"] == "can_add"]
 
@@ -389,7 +444,8 @@ def numeric_metrics(problems: list[dict], predictions: list[dict]) -> dict:
     return {
         "n": len(problems),
         "n_unparseable": sum(not s["parseable"] for s in scores),
-        "exact_match": mean([float(s["exact"]) for s in scores]),
+        "exact_match": mean([float(s["exact"]) for s in numbers]),  # can_add apart: bool_accuracy
+        "n_exact_match": len(numbers),
         "rel_error_median": statistics.median(rel) if rel else None,
         "rel_error_mean": mean(rel),
         "n_rel_error": len(rel),
