@@ -239,7 +239,7 @@ def test_dataset_options_shape_every_split():
     assert {len(parse_question(r["question"])["ops"]) for r in s["test_ood_length"]} == {4, 5}
     u = make_numeric_splits("units", "small", 0, sizes=_sizes("units", 200, 40),
                             spec={"unit_types": ["length", "temperature"], "include_can_add": False})
-    from metaexamples.tasks.numeric.units import UNIT_DIMENSION_NAME
+    from metaexamples.models.numeric.text import UNIT_DIMENSION_NAME
 
     for rows in u.values():
         assert {r["kind"] for r in rows} == {"convert"}

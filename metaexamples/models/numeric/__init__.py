@@ -7,7 +7,6 @@ Uniform interface (what the training loop and evaluation call):
 - `collate(model, problems) -> dict of tensors` (a teacher-forcing training batch)
 - `training_loss(model, batch) -> scalar tensor`
 - `predict(model, problems, batch_size) -> [{"prediction", "prediction_text", "unit"}]`
-- `numeric_metrics(problems, predictions) -> dict` (the task's definitions, `tasks.numeric.data`)
 
 Both are `PreTrainedModel`s registered with the Auto classes (`AutoConfig`; the token-only one
 with `AutoModelForCausalLM`, the hybrid with `AutoModel`), so `save_pretrained(folder)` then
@@ -28,7 +27,6 @@ from metaexamples.models.numeric.hybrid import NumericHybridModel
 from metaexamples.models.numeric.numbers import find_number_spans, number_features
 from metaexamples.models.numeric.tokenizer import CharTokenizer
 from metaexamples.models.numeric.token_only import NumericTokenOnlyForCausalLM
-from metaexamples.tasks.numeric.data import numeric_metrics
 
 AutoConfig.register("numeric_token_only", NumericTokenOnlyConfig, exist_ok=True)
 AutoConfig.register("numeric_hybrid", NumericHybridConfig, exist_ok=True)
@@ -138,7 +136,7 @@ def load_numeric_model(folder):
 
 
 __all__ = [
-    "build_numeric_model", "collate", "training_loss", "predict", "numeric_metrics", "load_numeric_model",
+    "build_numeric_model", "collate", "training_loss", "predict", "load_numeric_model",
     "NumericTokenOnlyConfig", "NumericTokenOnlyForCausalLM", "NumericHybridConfig", "NumericHybridModel",
     "CharTokenizer", "find_number_spans", "number_features", "MODEL_NAMES",
 ]

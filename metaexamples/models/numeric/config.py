@@ -14,7 +14,7 @@ ANSWER_ORDERS = ("normal", "reversed")  # token-only: answer digits most- or lea
 
 
 def default_units() -> list[str]:
-    from metaexamples.tasks.numeric.units import UNIT_NAMES
+    from metaexamples.models.numeric.text import UNIT_NAMES
 
     return list(UNIT_NAMES)
 

@@ -96,7 +96,7 @@ from transformers.utils import ModelOutput
 
 from metaexamples.models.numeric import fluxem_codec
 from metaexamples.models.numeric.config import NumericHybridConfig
-from metaexamples.models.numeric.numbers import NUM_FEATURES, find_number_spans, number_features
+from metaexamples.models.numeric.numbers import find_number_spans, number_features
 from metaexamples.models.numeric.tokenizer import CharTokenizer
 
 KINDS = ("arith", "convert", "can_add")
@@ -365,7 +365,7 @@ def _char_positions(question: str, ids: list[int], tok: CharTokenizer) -> dict[i
 
 
 def collate(model: NumericHybridModel, problems: list[dict]) -> dict:
-    from metaexamples.tasks.numeric.data import parse_question
+    from metaexamples.models.numeric.text import read_question
 
     batch, encoded = _encode_batch(model, [p["question"] for p in problems])
     b, width = batch["input_ids"].shape
@@ -379,7 +379,7 @@ def collate(model: NumericHybridModel, problems: list[dict]) -> dict:
     x = torch.zeros(b, dtype=torch.float64)
     y = torch.zeros(b, dtype=torch.float64)
     for i, (p, (_, positions, values, slots)) in enumerate(zip(problems, encoded)):
-        q = parse_question(p["question"])
+        q = read_question(p["question"])
         quantity_units = [q["from"]] if q["kind"] == "convert" else q["units"] if q["kind"] == "can_add" else []
         if len(slots) == len(quantity_units):
             for slot, unit in zip(slots, quantity_units):
@@ -462,7 +462,7 @@ def _algebra(values: list[Decimal], routes: list[int]) -> Decimal:
 
 
 def predict(model: NumericHybridModel, problems: list[dict], batch_size: int) -> list[dict]:
-    from metaexamples.tasks.numeric.data import decimal_text, format_number
+    from metaexamples.models.numeric.text import decimal_text, format_number
 
     was_training = model.training
     model.eval()

@@ -176,7 +176,7 @@ def generate_texts(model: NumericTokenOnlyForCausalLM, questions: list[str], max
 
 
 def predict(model: NumericTokenOnlyForCausalLM, problems: list[dict], batch_size: int) -> list[dict]:
-    from metaexamples.tasks.numeric.data import parse_answer
+    from metaexamples.models.numeric.text import parse_answer
 
     was_training = model.training
     model.eval()

@@ -254,7 +254,7 @@ class NumericTask(Task):
         """Every training problem collated for this model once; micro-batches addressed by
         (step, micro-batch, rank) like BlockBatches; the objective is the model's own loss."""
         from metaexamples.launch import process_state
-        from metaexamples.models.numeric.training import numeric_sft_setup
+        from metaexamples.tasks.numeric.training import numeric_sft_setup
 
         t = cfg.train
         return numeric_sft_setup(model, self.rows("train"), int(t.batch_size), int(t.grad_accum),

@@ -57,11 +57,12 @@ from __future__ import annotations
 
 import math
 import random
-import re
 import statistics
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from decimal import Decimal, InvalidOperation, localcontext
 
 from metaexamples.errors import ConfigError
+from metaexamples.models.numeric.text import (DIMENSION_UNITS, TARGET_SIG, UNIT_DIMENSION_NAME, decimal_text,
+                                              format_number, parse_answer, read_question, round_sig)
 from metaexamples.tasks.numeric import units as U
 
 DATASETS = ("arithmetic", "units")
@@ -80,95 +81,22 @@ TRAIN_OPERANDS = (0, 999)
 # What a dataset is drawn from (task.operands, ...); None = the preset's value.
 SPEC_DEFAULTS: dict = {"operands": TRAIN_OPERANDS, "operations": OPERATORS, "max_ops": TRAIN_OPS[1],
                        "ood_magnitude": None, "ood_length": OOD_LENGTH_OPS,
-                       "unit_types": tuple(U.DIMENSION_UNITS), "include_can_add": True}
+                       "unit_types": tuple(DIMENSION_UNITS), "include_can_add": True}
 UNIT_VALUES = (0.1, 1000.0)
 UNIT_OOD_VALUES = (1e6, 1e9)
 VALUE_SIG = 3           # significant digits of unit-question values
-TARGET_SIG = 6          # significant digits shown in a conversion's target_text
 CONVERT_SHARE = 0.7
 REL_ERROR_CAP = 1e30
 
-# A number: optional sign attached to the digits, decimals, optional exponent; not part of a word.
-NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
-UNIT = r"[A-Za-z][A-Za-z_/]*"
-_ARITH_TOKEN = re.compile(rf"\s*(?:(?P<num>{NUMBER})|(?P<op>[-+*]))")
-_CONVERT = re.compile(rf"^\s*(?P<v>{NUMBER})\s+(?P<a>{UNIT})\s+to\s+(?P<b>{UNIT})\s*$")
-_CAN_ADD = re.compile(rf"^\s*(?P<v>{NUMBER})\s+(?P<a>{UNIT})\s*\+\s*(?P<w>{NUMBER})\s+(?P<b>{UNIT})\s*$")
-_ANSWER = re.compile(rf"^\s*(?P<num>{NUMBER})(?:\s+(?P<unit>\S+))?\s*$")
-
-
-# -- numbers ---------------------------------------------------------------------------------
-def format_number(x: float | Decimal | int, sig: int = TARGET_SIG) -> str:
-    """`x` rounded to `sig` significant digits, written in plain decimal (no exponent, no
-    trailing zeros): 3500.0 -> "3500", 0.000123456789 -> "0.000123457", 1.6e15 -> "1600000000000000"."""
-    d = x if isinstance(x, Decimal) else Decimal(repr(x) if isinstance(x, float) else x)
-    if not d.is_finite():
-        raise ValueError(f"cannot format {x!r}")
-    if d == 0:
-        return "0"
-    with localcontext() as ctx:
-        ctx.prec = max(sig + 5, 50)
-        d = d.quantize(Decimal(1).scaleb(d.adjusted() - sig + 1), rounding=ROUND_HALF_EVEN)
-        text = format(d, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
-
-
-def round_sig(x: float, sig: int) -> float:
-    return float(format_number(x, sig)) if x else 0.0
-
-
-def decimal_text(d: Decimal) -> str:
-    """Exact plain-decimal text of a Decimal ("12", "-3.5")."""
-    if d == d.to_integral_value():
-        return str(int(d))
-    text = format(d.normalize(), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 # -- questions -------------------------------------------------------------------------------
 def parse_question(text: str) -> dict:
-    """Read a question into its structure:
-
-    {"kind": "arith", "numbers": [Decimal...], "ops": ["+"...]} for "12 + 3 * 4";
-    {"kind": "convert", "value": Decimal, "from": "km", "to": "m"} for "3.5 km to m";
-    {"kind": "can_add", "values": [Decimal, Decimal], "units": ["m", "s"]} for "3 m + 2 s".
-    Raises ConfigError naming the text (or the unit) when it cannot be read or pint does not
-    know a unit."""
-    if not isinstance(text, str) or not text.strip():
-        raise ConfigError(f"question {text!r}: empty or not a string")
-    m = _CONVERT.match(text)
-    if m:
-        U.dimensionality(m["a"]), U.dimensionality(m["b"])
-        return {"kind": "convert", "value": Decimal(m["v"]), "from": m["a"], "to": m["b"]}
-    m = _CAN_ADD.match(text)
-    if m:
-        U.dimensionality(m["a"]), U.dimensionality(m["b"])
-        return {"kind": "can_add", "values": [Decimal(m["v"]), Decimal(m["w"])], "units": [m["a"], m["b"]]}
-    numbers, ops, pos, expect_number = [], [], 0, True
-    stripped = text.rstrip()
-    while pos < len(stripped):
-        m = _ARITH_TOKEN.match(stripped, pos)
-        if m is None:
-            raise ConfigError(f"question {text!r}: cannot read the expression at {stripped[pos:]!r}")
-        if expect_number and m["num"] is not None:
-            numbers.append(Decimal(m["num"]))
-        elif not expect_number and m["op"] is not None:
-            ops.append(m["op"])
-        elif not expect_number and m["num"] is not None and m["num"][0] in "+-":
-            # "3 -5" : a binary operator written against its operand
-            ops.append(m["num"][0])
-            numbers.append(Decimal(m["num"][1:]))
-            expect_number = not expect_number
-        else:
-            raise ConfigError(f"question {text!r}: expected {'a number' if expect_number else 'an operator'} "
-                              f"at {stripped[m.start():]!r}")
-        expect_number = not expect_number
-        pos = m.end()
-    if not numbers or expect_number:
-        raise ConfigError(f"question {text!r}: an expression must alternate numbers and operators (+, -, *)")
-    return {"kind": "arith", "numbers": numbers, "ops": ops}
+    """read_question's structure of a question, with its units checked against pint: a
+    ConfigError names the text, or the unit pint does not know."""
+    question = read_question(text)
+    for unit in {"convert": lambda q: (q["from"], q["to"]), "can_add": lambda q: q["units"]}.get(
+            question["kind"], lambda q: ())(question):
+        U.dimensionality(unit)
+    return question
 
 
 def evaluate_arith(numbers: list[Decimal], ops: list[str]) -> Decimal:
@@ -222,7 +150,7 @@ def _unit_value(rng: random.Random, lo: float, hi: float) -> str:
 
 
 def _units_question(rng: random.Random, values: tuple[float, float], held_out: bool,
-                    unit_types: tuple[str, ...] = tuple(U.DIMENSION_UNITS), include_can_add: bool = True) -> str:
+                    unit_types: tuple[str, ...] = tuple(DIMENSION_UNITS), include_can_add: bool = True) -> str:
     convert = _pairs("convert", held_out, unit_types)
     adds = _pairs("add", held_out, unit_types) if include_can_add else []
     if not adds or rng.random() < CONVERT_SHARE:
@@ -237,12 +165,12 @@ def _units_question(rng: random.Random, values: tuple[float, float], held_out: b
 _PAIR_CACHE: dict = {}
 
 
-def _pairs(kind: str, held_out: bool, unit_types: tuple[str, ...] = tuple(U.DIMENSION_UNITS)) -> list[tuple[str, str]]:
+def _pairs(kind: str, held_out: bool, unit_types: tuple[str, ...] = tuple(DIMENSION_UNITS)) -> list[tuple[str, str]]:
     """The (from, to) pairs of one kind whose units are both of `unit_types`."""
     key = (kind, held_out, tuple(unit_types))
     if key not in _PAIR_CACHE:
         pairs = U.convert_pairs(held_out) if kind == "convert" else U.add_pairs(held_out)
-        _PAIR_CACHE[key] = [p for p in pairs if all(U.UNIT_DIMENSION_NAME[u] in unit_types for u in p)]
+        _PAIR_CACHE[key] = [p for p in pairs if all(UNIT_DIMENSION_NAME[u] in unit_types for u in p)]
     return _PAIR_CACHE[key]
 
 
@@ -274,10 +202,10 @@ def resolve_spec(preset: str, spec: dict | None) -> dict:
                           f"out of {', '.join(OPERATORS)}")
     full["operations"] = ops
     types = tuple(full["unit_types"])
-    bad = [t for t in types if t not in U.DIMENSION_UNITS]
+    bad = [t for t in types if t not in DIMENSION_UNITS]
     if bad or not types or len(set(types)) != len(types):
         raise ConfigError(f"task.unit_types: unknown or repeated unit type {bad[0] if bad else list(types)!r}; "
-                          f"available: {', '.join(U.DIMENSION_UNITS)}")
+                          f"available: {', '.join(DIMENSION_UNITS)}")
     full["unit_types"] = types
     if not isinstance(full["include_can_add"], bool):
         raise ConfigError(f"task.include_can_add: must be true or false, got {full['include_can_add']!r}")
@@ -344,24 +272,6 @@ def make_numeric_splits(dataset: str, preset: str, seed: int, *,
 
 
 # -- answers and scores ----------------------------------------------------------------------
-def parse_answer(text: str | None) -> dict | None:
-    """Read an answer text: {"value": float | bool, "number_text": str | None, "unit": str | None},
-    or None when it is neither "True"/"False" nor a number optionally followed by a unit."""
-    if not isinstance(text, str):
-        return None
-    s = text.strip()
-    if s in ("True", "False"):
-        return {"value": s == "True", "number_text": None, "unit": None}
-    m = _ANSWER.match(s)
-    if not m:
-        return None
-    try:
-        value = float(Decimal(m["num"]))
-    except (InvalidOperation, OverflowError):
-        return None
-    return {"value": value, "number_text": m["num"], "unit": m["unit"]}
-
-
 def _is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(float(x))
 

@@ -64,7 +64,8 @@ def prediction_rows(split: str, problems: list[dict], predictions: list[dict]) -
 
 
 def run_eval_numeric(task, model, run_dir: Path, tracker) -> dict:
-    from metaexamples.models.numeric import numeric_metrics, predict
+    from metaexamples.models.numeric import predict
+    from metaexamples.tasks.numeric.data import numeric_metrics
 
     cfg = task.cfg
     out_dir = Path(run_dir) / "eval_numeric"

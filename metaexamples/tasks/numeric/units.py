@@ -19,17 +19,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from metaexamples.errors import ConfigError
-
-DIMENSION_UNITS: dict[str, tuple[str, ...]] = {
-    "length": ("m", "km", "cm", "mm", "ft", "inch", "yd", "mi"),
-    "mass": ("g", "kg", "mg", "lb", "oz"),
-    "time": ("s", "min", "h", "ms", "day"),
-    "temperature": ("degC", "degF", "K"),
-    "velocity": ("m/s", "km/h", "mph", "ft/s"),
-}
-
-UNIT_NAMES: tuple[str, ...] = tuple(u for units in DIMENSION_UNITS.values() for u in units)
-UNIT_DIMENSION_NAME: dict[str, str] = {u: d for d, units in DIMENSION_UNITS.items() for u in units}
+from metaexamples.models.numeric.text import DIMENSION_UNITS, UNIT_NAMES
 
 HELD_OUT_CONVERT: dict[str, tuple[tuple[str, str], ...]] = {
     "length": (("ft", "km"), ("mm", "yd"), ("mi", "cm"), ("inch", "m")),
