@@ -31,13 +31,23 @@ def uses_diversity_options(m) -> bool:
     return bool(m.distinct or m.prefer_new)
 
 
-def check_options(m, task, n_problems: int) -> None:
-    """At train time, with the task's data: what the options need from the task."""
+def check_config_options(m, task_cls) -> None:
+    """Before any stage runs (the config and the task's class tell)."""
+    from metaexamples.tasks import Task
+
     check_key(0.0 <= m.replay < 1.0, "method.replay", f"must be in [0, 1) (a share of the blocks), got {m.replay}")
     check_key(m.epochs is None or m.epochs > 0, "method.epochs", f"must be positive, got {m.epochs}")
-    if uses_diversity_options(m) and task.known_outputs() is None:
+    check_key(m.budget is None or m.budget > 0, "method.budget", f"must be positive, got {m.budget}")
+    if uses_diversity_options(m) and task_cls.known_outputs is Task.known_outputs:
         key = "method.distinct" if m.distinct else "method.prefer_new"
-        raise ConfigError(f"{key}: task={task.name} has no notion of distinct outputs (Task.known_outputs is None)")
+        raise ConfigError(f"{key}: task={task_cls.name} has no notion of distinct outputs (no Task.known_outputs)")
+    if m.replay > 0 and not (m.sft_steps or m.warmup_steps):
+        raise ConfigError("method.replay: replays the SFT stream the run started from, and this run has no SFT "
+                          "(set method.warmup_steps or method.sft_steps)")
+
+
+def check_options(m, task, n_problems: int) -> None:
+    """At train time, with the task's data: the SFT stream to replay, the sampling budget."""
     if m.replay > 0:
         try:
             task.sft_data()
@@ -99,4 +109,4 @@ def fine_tune_steps(epochs: float | None, steps: int, n_blocks: int, blocks_per_
     return max(1, math.ceil(float(epochs) * n_blocks / blocks_per_step))
 
 
-__all__ = ["check_options", "fine_tune_steps", "select_diverse", "uses_diversity_options", "with_replay"]
+__all__ = ["check_config_options", "check_options", "fine_tune_steps", "select_diverse", "uses_diversity_options", "with_replay"]

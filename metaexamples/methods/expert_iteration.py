@@ -46,7 +46,7 @@ from metaexamples.errors import ConfigError
 from metaexamples.evaluation.metrics import verified_metrics
 from metaexamples.io import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
 from metaexamples.methods import TRAINED_ON, Method
-from metaexamples.methods.ei_selection import (check_options, fine_tune_steps, select_diverse, selection_key,
+from metaexamples.methods.ei_selection import (check_config_options, check_options, fine_tune_steps, select_diverse, selection_key,
                                                uses_diversity_options, with_replay)
 from metaexamples.methods.rollout import Rollout, novel_flags, rollout_rows, rollouts
 from metaexamples.pipeline import flatten
@@ -156,6 +156,7 @@ class ExpertIteration(Method):
         if m.warmup_steps < 0 or (m.warmup_steps and m.sft_steps):
             raise ConfigError(f"method.warmup_steps: must be >= 0 and not combined with method.sft_steps "
                               f"(two starting points), got {m.warmup_steps} and {m.sft_steps}")
+        check_config_options(m, task_cls)
         if m.problems < 0 or (m.steps is not None and m.steps <= 0):
             raise ConfigError("method.problems: must be >= 0" if m.problems < 0 else
                               f"method.steps: must be positive, got {m.steps}")
