@@ -126,7 +126,7 @@ def test_bad_input_is_one_line_exit_2_before_any_stage(tmp_path, args, line):
 # --- one prompt: intervals over samples -----------------------------------------------------------
 def sample_rows(pid: str, rewards: list[float]) -> list[dict]:
     return [{"id": pid, "units": [i % 3, 5], "reward": r, "verdict": "valid" if r else "rule",
-             "extracted": [i] if r else None, "novel": bool(r) and i % 2 == 0} for i, r in enumerate(rewards)]
+             "extracted": [i] if r else None, "novel": bool(r) and i % 4 == 0} for i, r in enumerate(rewards)]
 
 
 def test_one_prompt_resamples_its_samples_and_says_so():
