@@ -212,7 +212,8 @@ def diversity_report(rows: list[dict], out_dir: Path) -> list[str]:
                                     f"unique novel valid (per {BLOCK})")):
             ax.set_xlabel("sampled completions")
             ax.set_title(title, fontsize=9)
-        axes[0].legend(fontsize=7)
+        if curves:
+            axes[0].legend(fontsize=7)
         fig.suptitle(f"{grammar}: the policy's training samples, mean over seeds")
         fig.tight_layout()
         name = f"diversity_collapse_{grammar}.png"
