@@ -261,3 +261,21 @@ def test_bad_input_on_the_cli_is_one_line_exit_2(tmp_path):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert errors == ["error: method.m: (9) must be <= method.k (4): at most k samples per problem exist"]
 
+
+
+def test_accepted_and_generated_can_be_recounted_from_the_files(grammar_run):
+    """Every sample of an iteration, rejected ones included, is saved with its token ids; the
+    evaluation rows keep theirs too."""
+    rows = read_jsonl(grammar_run / "iterations.jsonl")
+    for r in rows[1:]:
+        samples = read_jsonl(grammar_run / f"iter_{r['iteration']}" / "generated.jsonl")
+        assert len(samples) == r["generated"]
+        assert sum(s["reward"] >= 1.0 for s in samples) == r["accepted"]
+        assert sum(s["selected"] for s in samples) == r["selected"]
+        assert all(s["completion_ids"] and s["prompt_ids"] for s in samples)
+        assert r["rollout/validity_rate"] == pytest.approx(r["accepted"] / r["generated"])
+    assert any(s["reward"] < 1.0 for r in rows[1:]
+               for s in read_jsonl(grammar_run / f"iter_{r['iteration']}" / "generated.jsonl")) or \
+        all(r["accepted"] == r["generated"] for r in rows[1:])
+    evaluated = read_jsonl(grammar_run / "iter_1" / "eval_heldout.jsonl")
+    assert all("completion_ids" in e and "prompt_ids" in e for e in evaluated)

@@ -4,7 +4,9 @@ held-out prompt, then how often and how differently the model succeeds.
 Prompts: task.problems("heldout", limit=eval.set_problems); n = eval.set_samples samples each
 (the decoding group's settings, the task's stop and constraint; methods/rollout), each verified.
 Per prompt (then the mean over prompts, with a 95% percentile-bootstrap interval over prompts,
-evaluation/stats.py):
+evaluation/stats.py; with a single prompt an interval over prompts has zero width, so there the
+interval resamples the prompt's samples instead, `ci_over` says which, and Self-BLEU and
+semantic, which compare every sample with every other, get no interval):
 - pass@k for k in eval.set_ks: the unbiased estimator 1 - C(n-c, k)/C(n, k), c = samples with
   reward 1 (evaluation/metrics.pass_at_k);
 - accuracy: mean reward;
@@ -16,7 +18,8 @@ evaluation/stats.py):
   completion tokens); where the task knows its training outputs (`Task.known_outputs`: the
   grammar task's training strings and what a method fine-tuned on) only novel ones count:
   distinct novel valid strings.
-  distinct_correct: the same without the novelty condition;
+  distinct_correct: the same without the novelty condition; novel_share: the share of correct
+  samples (not distinct ones) that are novel (None where the task has no novelty);
 - semantic: mean pairwise cosine distance of the model's own mean-pooled final hidden states of
   the prompt's samples (diversity.completion_embeddings, in batches of eval.batch_size).
 Writes run_dir/eval_sets/samples.jsonl (one row per sample: prompt id, seed, sample index,
@@ -44,7 +47,8 @@ from metaexamples.evaluation.stats import bootstrap_ci, compare_arms
 
 log = logging.getLogger(__name__)
 
-PER_PROMPT = ("accuracy", "distinct_1", "distinct_2", "self_bleu", "coverage", "distinct_correct", "semantic")
+PER_PROMPT = ("accuracy", "distinct_1", "distinct_2", "self_bleu", "coverage", "distinct_correct", "novel_share",
+              "semantic")
 SAMPLE_COLUMNS = ("id", "sample", "text", "verdict", "reward", "novel")
 
 
@@ -68,8 +72,10 @@ def strip_completion(tokens: Sequence[int], stop: Sequence[int], eos: int | None
     return tokens
 
 
-def prompt_metrics(rows: list[dict], embeddings: np.ndarray | None, ks: Sequence[int]) -> dict:
-    """Every per-prompt figure for one prompt's sample rows (and their embeddings)."""
+def prompt_metrics(rows: list[dict], embeddings: np.ndarray | None, ks: Sequence[int],
+                   pairwise: bool = True) -> dict:
+    """Every per-prompt figure for one prompt's sample rows (and their embeddings);
+    pairwise=False leaves Self-BLEU and semantic out (None)."""
     n = len(rows)
     c = sum(r["reward"] >= 1.0 for r in rows)
     units = [r["units"] for r in rows]
@@ -78,10 +84,12 @@ def prompt_metrics(rows: list[dict], embeddings: np.ndarray | None, ks: Sequence
     out = {f"pass@{k}": pass_at_k(n, c, k) for k in ks if k <= n}
     out.update({"accuracy": float(np.mean([r["reward"] for r in rows])),
                 "distinct_1": distinct_n(units, 1), "distinct_2": distinct_n(units, 2),
-                "self_bleu": self_bleu(units), "coverage": float(len(set(novel))),
+                "self_bleu": self_bleu(units) if pairwise else None, "coverage": float(len(set(novel))),
                 "distinct_correct": float(len(set(correct))),
-                "semantic": mean_pairwise_cosine_distance(embeddings) if embeddings is not None and len(embeddings)
-                else None})
+                "novel_share": len(novel) / len(correct) if correct and any(r.get("novel") is not None for r in rows)
+                else None,
+                "semantic": mean_pairwise_cosine_distance(embeddings) if pairwise and embeddings is not None
+                and len(embeddings) else None})
     return out
 
 
@@ -94,20 +102,47 @@ def per_prompt(rows: list[dict], embeddings: np.ndarray | None, ks: Sequence[int
             for pid, idx in groups.items()}
 
 
+# Figures that compare every sample with every other: too slow to recompute per resample.
+PAIRWISE = ("self_bleu", "semantic")
+
+
+def sample_bootstrap(rows: list[dict], names: Sequence[str], ks: Sequence[int], n_boot: int,
+                     alpha: float = 0.05, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """{name: (lo, hi)}: percentile intervals of one prompt's figures over resamples of its
+    samples (with replacement, seeded); the pairwise figures are left out."""
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {name: [] for name in names if name not in PAIRWISE}
+    for _ in range(n_boot):
+        resample = [rows[i] for i in rng.integers(0, len(rows), len(rows))]
+        values = prompt_metrics(resample, None, ks, pairwise=False)
+        for name in draws:
+            if values.get(name) is not None:
+                draws[name].append(values[name])
+    return {name: tuple(float(q) for q in np.quantile(v, [alpha / 2, 1 - alpha / 2]))
+            for name, v in draws.items() if v}
+
+
 def metrics_from_samples(rows: list[dict], embeddings: np.ndarray | None, ks: Sequence[int],
-                         n_boot: int = 2000, seed: int = 0) -> dict:
-    """The section's figures from the samples file's rows (and embeddings.npy)."""
+                         n_boot: int = 2000, seed: int = 0, sample_boot: int = 400) -> dict:
+    """The section's figures from the samples file's rows (and embeddings.npy). Intervals over
+    prompts; with one prompt over `sample_boot` resamples of its samples (`ci_over`)."""
     prompts = per_prompt(rows, embeddings, ks)
     names = [f"pass@{k}" for k in ks] + list(PER_PROMPT)
+    over_samples = len(prompts) == 1
     out: dict = {"problems": len(prompts), "samples": len(rows),
                  "samples_per_problem": len(rows) // max(1, len(prompts)),
                  "corpus_distinct_1": distinct_n([r["units"] for r in rows], 1),
-                 "corpus_distinct_2": distinct_n([r["units"] for r in rows], 2), "ci": {}, "display": {}}
+                 "corpus_distinct_2": distinct_n([r["units"] for r in rows], 2),
+                 "ci_over": "samples" if over_samples else "prompts", "ci": {}, "display": {}}
+    within = sample_bootstrap(rows, names, ks, sample_boot, seed=seed) if over_samples else {}
     for name in names:
         ci = bootstrap_ci([p.get(name) for p in prompts.values()], n_boot=n_boot, seed=seed)
+        if over_samples:
+            ci["lo"], ci["hi"] = within.get(name, (None, None))
         out[name] = ci["mean"]
         out["ci"][name] = {"lo": ci["lo"], "hi": ci["hi"]}
-        out["display"][name] = "-" if ci["mean"] is None else f"{ci['mean']:.4g} [{ci['lo']:.4g}, {ci['hi']:.4g}]"
+        out["display"][name] = "-" if ci["mean"] is None else f"{ci['mean']:.4g}" if ci["lo"] is None else \
+            f"{ci['mean']:.4g} [{ci['lo']:.4g}, {ci['hi']:.4g}]"
     verdicts: dict[str, int] = {}
     for r in rows:
         verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
@@ -151,6 +186,7 @@ def run_eval_sets(cfg, task, model, tokenizer, run_dir: Path, tracker) -> dict:
                                        int(e.batch_size), pad)
     section = metrics_from_samples(rows, embeddings, ks, seed=int(cfg.seed))
     section["novelty"] = train_outputs is not None
+    section["heldout_prompts_in_train"] = prompts_in_train(task, problems)
     write_jsonl(out_dir / "samples.jsonl", rows)
     from metaexamples.io import atomic_path
 
@@ -164,6 +200,18 @@ def run_eval_sets(cfg, task, model, tokenizer, run_dir: Path, tracker) -> dict:
              ", ".join(f"{k} {section[k]:.4g}" for k in [f"pass@{k}" for k in ks] + list(PER_PROMPT)
                        if section.get(k) is not None))
     return section
+
+
+def prompts_in_train(task, problems) -> int:
+    """How many held-out prompts are also training prompts (0 = disjoint). Where they are not
+    disjoint (a grammar without seed symbols has one prompt) held-out can only mean unseen
+    outputs: coverage counts novel strings only."""
+    train = {tuple(p.prompt_ids) for p in task.problems("train")}
+    shared = sum(tuple(p.prompt_ids) in train for p in problems)
+    if shared:
+        log.warning("eval_sets: %d of %d held-out prompts are training prompts; held-out means unseen outputs "
+                    "(coverage counts novel ones only)", shared, len(problems))
+    return shared
 
 
 def load_samples(job_dir: Path) -> tuple[list[dict], np.ndarray | None]:

@@ -32,6 +32,7 @@ within `grok_rise / 3` of each other and during which train accuracy was already
 
 from __future__ import annotations
 
+import copy
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -45,7 +46,9 @@ from metaexamples.evaluation.metrics import verified_metrics
 from metaexamples.io import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
 from metaexamples.methods import TRAINED_ON, Method
 from metaexamples.methods.curriculum import Curriculum, CurriculumConfig, check_curriculum
-from metaexamples.methods.rollout import Rollout, rollout_rows, rollouts
+from metaexamples.methods.ei_selection import (check_config_options, check_options, fine_tune_steps, select_diverse,
+                                               selection_key, uses_diversity_options, with_replay)
+from metaexamples.methods.rollout import Rollout, novel_flags, rollout_rows, rollouts
 from metaexamples.tracking import flatten
 from metaexamples.tracking import Tracker
 
@@ -71,6 +74,17 @@ class ExpertIterationConfig(CurriculumConfig):  # method.curriculum* (methods/cu
     eval_samples: int = 4  # samples per problem in the evaluation (pass@k needs k <= this)
     eval_ks: List[int] = field(default_factory=lambda: [1, 4])
     block_size: int = 256  # selected examples packed into blocks of this many tokens
+    # diversity-aware selection and fine-tuning (methods/ei_selection.py; all off = plain EI)
+    distinct: bool = False  # at most one selection per distinct output per iteration (across problems)
+    prefer_new: bool = False  # outputs never selected before are taken first (before the m cap)
+    replay: float = 0.0  # share of each fine-tuning set's blocks drawn from the task's SFT stream, in [0, 1)
+    epochs: Optional[float] = None  # fine-tuning budget in passes over the iteration's set; null = method.steps
+    budget: Optional[int] = None  # sampled completions the loop must use in all (iterations x problems x k)
+    # a shared warm start instead of sft_steps: cached by its settings (as method=polychromic's)
+    warmup_steps: int = 0
+    warmup_lr: float = 1e-4
+    warmup_batch_size: int = 4
+    warmup_seed: int = 0
     # grokking detector
     grok_rise: float = 0.30
     grok_within: int = 3
@@ -140,6 +154,10 @@ class ExpertIteration(Method):
         for k in m.eval_ks:
             if not 1 <= k <= m.eval_samples:
                 raise ConfigError(f"method.eval_ks: pass@{k} needs 1 <= k <= method.eval_samples ({m.eval_samples})")
+        if m.warmup_steps < 0 or (m.warmup_steps and m.sft_steps):
+            raise ConfigError(f"method.warmup_steps: must be >= 0 and not combined with method.sft_steps "
+                              f"(two starting points), got {m.warmup_steps} and {m.sft_steps}")
+        check_config_options(m, task_cls)
         if m.problems < 0 or (m.steps is not None and m.steps <= 0):
             raise ConfigError("method.problems: must be >= 0" if m.problems < 0 else
                               f"method.steps: must be positive, got {m.steps}")
@@ -151,6 +169,7 @@ class ExpertIteration(Method):
                 task.reference_completion(task.problems("train", limit=1)[0]) is None:
             key = "method.control" if m.control == "reference" else "method.rationalize"
             raise ConfigError(f"{key}: task={task.name} has no reference completions")
+        check_options(m, task, len(task.problems("train", limit=int(m.problems) or None)))
 
     # -- the loop ---------------------------------------------------------------------------
     def train(self, cfg, task, run_dir: Path, tracker) -> dict:
@@ -158,6 +177,16 @@ class ExpertIteration(Method):
 
         m = cfg.method
         run_dir = Path(run_dir)
+        warmup = None
+        if m.warmup_steps:  # the shared warm start (cached; the same model method=polychromic starts from)
+            from omegaconf import open_dict
+
+            from metaexamples.methods.polychromic import warm_start
+
+            path, warmup = warm_start(cfg, task)
+            cfg = copy.deepcopy(cfg)
+            with open_dict(cfg):
+                cfg.model = OmegaConf.merge(cfg.model, {"path": path})
         log_path = run_dir / "iterations.jsonl"
         config_key = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
                       for k in ("method", "task", "model", "train", "decoding", "seed")}
@@ -190,21 +219,31 @@ class ExpertIteration(Method):
             else:
                 done = rollouts(current, tokenizer, task, problems, int(m.k), cfg.decoding,
                                 seed=int(cfg.seed) * 1000 + it, batch_size=int(cfg.eval.gen_batch_size))
-                chosen = select(done, int(m.m), m.control)
+                before = {selection_key(r.get("extracted"), r["completion_ids"]) for s in accepted_sets for r in s}
+                chosen = select_diverse(done, int(m.m), before, bool(m.distinct), bool(m.prefer_new)) \
+                    if uses_diversity_options(m) and m.control == "none" else select(done, int(m.m), m.control)
+                self._save_generated(task, folder, done, chosen, self._seen(accepted_sets))
                 selected_rows = [self._row(r.problem, r.tokens, r.verdict.kind, r.verdict.extracted) for r in chosen]
                 if m.rationalize:
                     solved = {r.problem.id for r in chosen}
                     selected_rows += [self._row(p, task.reference_completion(p), "rationalized")
                                       for p in problems if p.id not in solved]
-                generated = {"generated": len(done), "accepted": sum(r.verdict.reward >= 1.0 for r in done)}
+                generated = {"generated": len(done), "accepted": sum(r.verdict.reward >= 1.0 for r in done),
+                             **self._rollout_metrics(task, done, self._seen(accepted_sets))}
             write_jsonl(folder / "selected.jsonl", selected_rows)
             accepted_sets.append(selected_rows)
             train_rows = [r for s in accepted_sets for r in s] if m.style == "rest_em" else selected_rows
             start = base if m.style == "rest_em" else current
             data = self._examples(train_rows, tokenizer, int(m.block_size)) if train_rows else None
-            fit = self._fine_tune(cfg, task, start, tokenizer, data, folder, int(m.steps or cfg.train.max_steps))
+            if data is not None and m.replay > 0:
+                data = with_replay(data, task.sft_data(), float(m.replay), int(cfg.seed) * 1000 + it)
+            steps = fine_tune_steps(m.epochs, int(m.steps or cfg.train.max_steps),
+                                    len(data.blocks) if data is not None else 0,
+                                    int(cfg.train.batch_size) * int(cfg.train.grad_accum))
+            fit = self._fine_tune(cfg, task, start, tokenizer, data, folder, steps)
             current = self._load(cfg, task, str(folder / "model"))
-            extra = {**generated, "selected": len(selected_rows), "train_examples": len(train_rows), **fit,
+            extra = {**generated, "selected": len(selected_rows), "train_examples": len(train_rows),
+                     "sampled": sum(r.get("generated", 0) for r in rows[1:]) + generated["generated"], **fit,
                      **curriculum.check(current, tokenizer, it, run_dir)}
             # Everything selected so far is what the model has been fine-tuned on (rest_em: the
             # union; star: the chain of models), so its novelty counts all of it as seen.
@@ -220,13 +259,34 @@ class ExpertIteration(Method):
         return {"iterations": last["iteration"], "steps": sum(r.get("steps", 0) for r in rows),
                 "style": m.style, "control": m.control, "grokking": grok,
                 "first": {k: v for k, v in first.items() if "/" in k}, "last": {k: v for k, v in last.items() if "/" in k},
-                "model_dir": str(run_dir / "model"), "iterations_file": str(log_path)}
+                "model_dir": str(run_dir / "model"), "iterations_file": str(log_path), "warmup": warmup,
+                "sampled": last.get("sampled", 0), "distinct": bool(m.distinct), "prefer_new": bool(m.prefer_new),
+                "replay": float(m.replay), "epochs": m.epochs, "budget": m.budget}
 
     # -- pieces -----------------------------------------------------------------------------
     @staticmethod
     def _seen(accepted_sets: list[list[dict]]) -> list:
         """The extracted outputs of every selection so far: what the model was fine-tuned on."""
         return [r["extracted"] for s in accepted_sets for r in s if r.get("extracted") is not None]
+
+    @staticmethod
+    def _rollout_metrics(task, done: list[Rollout], seen: list) -> dict:
+        """The iteration's own samples, before selection (the policy the loop trains): accuracy
+        and the task's figures (grammars: validity, unique and novel valid, novel counting the
+        earlier selections as known), as rollout/*."""
+        rows = rollout_rows(done)
+        metrics = {"accuracy": sum(r["reward"] for r in rows) / max(1, len(rows)), **task.sample_metrics(rows, seen)}
+        return flatten("rollout", metrics)
+
+    @staticmethod
+    def _save_generated(task, folder: Path, done: list[Rollout], chosen: list[Rollout], seen: list) -> None:
+        """Every sample of the iteration (accepted or rejected, token ids included) with whether
+        it was selected and whether it is novel (rollout.novel_flags), to folder/generated.jsonl:
+        `generated`, `accepted` and `selected` of iterations.jsonl can be recounted from it."""
+        picked = {id(r) for r in chosen}
+        write_jsonl(folder / "generated.jsonl",
+                    [{**row, "selected": id(r) in picked, "novel": novel}
+                     for r, row, novel in zip(done, rollout_rows(done), novel_flags(task, done, seen))])
 
     @staticmethod
     def _row(problem, completion: list[int], how: str, extracted=None) -> dict:
@@ -244,7 +304,6 @@ class ExpertIteration(Method):
     def _fine_tune(self, cfg, task, model, tokenizer, data, folder: Path, steps: int) -> dict:
         """The training loop on `data` (SFTData; None = nothing to train on) for `steps`
         steps into folder/ (model/, train/metrics.jsonl)."""
-        import copy
 
         from metaexamples.launch import process_state
         from metaexamples.training import BlockBatches, apply_lora, train_loop
@@ -350,5 +409,10 @@ class ExpertIteration(Method):
     def report_plots(cls, rows: list[dict], out_dir: Path) -> list[str]:
         from metaexamples.methods.iteration_plot import plot_iterations
 
-        return plot_iterations(rows, out_dir / "iterations.png")
+        plots = plot_iterations(rows, out_dir / "iterations.png")
+        if any((r.get("train") or {}).get("budget") for r in rows):  # arms of equal sampled completions
+            from metaexamples.methods.diversity_report import diversity_report, sweep_rows
+
+            plots += diversity_report(sweep_rows(rows, out_dir), out_dir)
+        return plots
 

@@ -11,7 +11,7 @@ One update (train.max_steps of them), read top to bottom in `PolychromicTrainer.
    each from the current policy (methods/rollout, the one sampler, decoding group settings),
    each scored by the task's verifier (reward in [0, 1]);
 2. advantages (methods/set_objective): sets of size `method.set_size` (s) from each prompt's n
-   samples, each scored f(S) = R(S) * (1 + lam * D(S)) (`method.form=product`) or
+   samples, each scored f(S) = R(S) * D(S)^lam (`method.form=product`) or
    R(S) + lam * D(S) (`additive`), D = `method.diversity` (distinct | edit); a sample's
    advantage is the mean score of the sets that contain it minus the mean over the prompt's
    sets (rescaled so that lam = 0 is exactly reward minus the group mean, as GRPO);
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class PolychromicConfig(CurriculumConfig):  # method.curriculum* (methods/curriculum.py)
     lam: float = 1.0  # weight of the diversity term; 0 = plain group-relative RL
-    form: str = "product"  # product: R * (1 + lam * D) | additive: R + lam * D
+    form: str = "product"  # product: R * D^lam | additive: R + lam * D (set_objective.set_score)
     diversity: str = "distinct"  # distinct | edit (methods/set_objective.py)
     n_samples: int = 8  # n: samples per prompt per update (>= 4)
     set_size: int = 4  # s: samples per set, 2 <= s < n
@@ -79,9 +79,10 @@ class PolychromicConfig(CurriculumConfig):  # method.curriculum* (methods/curric
     warmup_lr: float = 1e-4
     warmup_batch_size: int = 4
     warmup_seed: int = 0  # the warm start's own seed: sweep jobs of every seed share it
+    budget: Optional[int] = None  # sampled completions the run must use (updates x prompts x n); null = unchecked
 
 
-ROLLOUT_COLUMNS = ("update", "id", "sample", "text", "verdict", "reward", "advantage")
+ROLLOUT_COLUMNS = ("update", "slot", "id", "sample", "text", "verdict", "reward", "advantage")
 
 
 # --- the policy's log-probabilities -----------------------------------------------------------------
@@ -157,6 +158,8 @@ def clipped_pg_loss(logp: torch.Tensor, old: torch.Tensor, ref: torch.Tensor | N
 
 
 # --- the warm start -----------------------------------------------------------------------------------
+WARM_MIN_LR_RATIO = 0.1
+
 def warm_start(cfg, task) -> tuple[str, dict]:
     """(folder of the warm model, summary): method.warmup_steps SFT steps on task.sft_data()
     with the SFT loop itself (all weights, whatever train.lora says for RL; the final loss and
@@ -172,9 +175,13 @@ def warm_start(cfg, task) -> tuple[str, dict]:
     from metaexamples.tracking import Tracker
 
     m = cfg.method
+    # The warm start's schedule is its own (10% warmup, cosine to WARM_MIN_LR_RATIO), so methods
+    # whose own train.* schedules differ (expert iteration, polychromic) share one start; what
+    # else of train.* changes its result is in the key.
     key = {"model": OmegaConf.to_container(cfg.model, resolve=True), "data": task.data_summary(),
            "steps": int(m.warmup_steps), "lr": float(m.warmup_lr), "batch_size": int(m.warmup_batch_size),
-           "seed": int(m.warmup_seed)}
+           "seed": int(m.warmup_seed), "min_lr_ratio": WARM_MIN_LR_RATIO,
+           "train": {k: cfg.train[k] for k in ("weight_decay", "max_grad_norm", "precision")}}
     folder = keyed_folder(task.cache, "polychromic-warmup", key)
     built = {"now": False}
 
@@ -183,7 +190,7 @@ def warm_start(cfg, task) -> tuple[str, dict]:
         warm.train = OmegaConf.merge(cfg.train, {
             "max_steps": int(m.warmup_steps), "lr": float(m.warmup_lr), "batch_size": int(m.warmup_batch_size),
             "grad_accum": 1, "save_steps": 0, "resume": False, "warmup_steps": max(1, int(m.warmup_steps) // 10),
-            "eval_steps": int(m.warmup_steps), "lora": {"enabled": False}})
+            "eval_steps": int(m.warmup_steps), "lora": {"enabled": False}, "min_lr_ratio": WARM_MIN_LR_RATIO})
         warm.seed = int(m.warmup_seed)
         log.info("polychromic: warm start, %d SFT steps -> %s", m.warmup_steps, folder)
         summary = SFT().train(warm, task, tmp, Tracker())
@@ -206,6 +213,22 @@ class Polychromic(Method):
     needs_verifier = True
     config_schema = PolychromicConfig
 
+    @classmethod
+    def check_config(cls, cfg, task_cls) -> None:
+        super().check_config(cfg, task_cls)
+        cls.check_budget(cfg)
+
+    @staticmethod
+    def check_budget(cfg) -> None:
+        """method.budget (sampled completions) must be what the settings sample: an arm of an
+        equal-budget comparison that samples more or fewer is refused before any stage runs."""
+        m = cfg.method
+        if m.budget is not None:
+            used = int(cfg.train.max_steps) * int(m.prompts_per_update) * int(m.n_samples)
+            check_key(used == int(m.budget), "method.budget",
+                      f"polychromic samples {cfg.train.max_steps} updates (train.max_steps) x {m.prompts_per_update} "
+                      f"prompts x {m.n_samples} = {used} completions, not the budget {m.budget}")
+
     def check(self, cfg, task) -> None:
         super().check(cfg, task)
         check_curriculum(cfg)
@@ -226,6 +249,7 @@ class Polychromic(Method):
         check_key(m.kl_coef >= 0, "method.kl_coef", f"must be >= 0, got {m.kl_coef}")
         check_key(m.lr is None or m.lr > 0, "method.lr", f"must be positive, got {m.lr}")
         check_key(m.warmup_steps >= 0, "method.warmup_steps", f"must be >= 0, got {m.warmup_steps}")
+        self.check_budget(cfg)
 
     def train(self, cfg, task, run_dir: Path, tracker) -> dict:
         from omegaconf import OmegaConf, open_dict
@@ -304,6 +328,8 @@ class PolychromicTrainer:
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
         self.stop = list(task.sampling(cfg.decoding).stop_ids)
         self._last_rollouts: list = []  # (rollout, advantage) of the last update
+        self.rewarded: list = []  # outputs of every sample rewarded so far (novelty counts them as known)
+        self._last_novel: list = []
 
     @property
     def model(self):
@@ -396,6 +422,11 @@ class PolychromicTrainer:
                "train/adv_diversity_abs": float(np.abs(adv.diversity_part).mean()),
                "train/samples": len(done), "train/rollout_s": t1 - t0, "train/advantage_s": t2 - t1,
                "train/optimize_s": t3 - t2, "train/update_s": t3 - t0}
+        from metaexamples.methods.rollout import novel_flags
+
+        row.update(rollout_metrics(self.task, done, self.rewarded))
+        self._last_novel = novel_flags(self.task, done, self.rewarded)
+        self.rewarded += rewarded_outputs(done)
         self._last_rollouts = [(r, a) for r, a in zip(done, adv.advantage)]
         return row
 
@@ -429,6 +460,9 @@ class PolychromicTrainer:
             for path in (metrics_path, rollouts_path):
                 path.unlink(missing_ok=True)
         max_steps = int(t.max_steps)
+        m_n = int(self.m.n_samples)
+        if resumed_from is not None and rollouts_path.exists():
+            self.rewarded = rewarded_from_file(rollouts_path, self.progress.step)
         bar = tqdm(total=max_steps, initial=self.progress.step, disable=not main, desc="polychromic", unit="update",
                    dynamic_ncols=True)
         rows: list[dict] = []
@@ -445,10 +479,8 @@ class PolychromicTrainer:
                 if main:
                     append_jsonl(metrics_path, row)
                     tracker.log({k: v for k, v in row.items() if k != "step"}, step=row["step"])
-                    for r, a in self._last_rollouts:
-                        append_jsonl(rollouts_path, {"update": self.progress.step, "id": r.problem.id,
-                                                     "sample": r.sample, "text": r.text, "verdict": r.verdict.kind,
-                                                     "reward": r.verdict.reward, "advantage": float(a)})
+                    for i, ((r, a), novel) in enumerate(zip(self._last_rollouts, self._last_novel)):
+                        append_jsonl(rollouts_path, rollout_record(self.progress.step, i, m_n, r, a, novel))
                 bar.update(1)
                 bar.set_postfix(reward=f"{row['train/reward']:.2f}", div=f"{row['train/diversity']:.2f}",
                                 kl=f"{row['train/kl']:.3f}")
@@ -459,9 +491,12 @@ class PolychromicTrainer:
             bar.close()
         if main and self._last_rollouts:
             tracker.table("train/rollouts", ROLLOUT_COLUMNS,
-                          [[self.progress.step, r.problem.id, r.sample, r.text, r.verdict.kind, r.verdict.reward,
-                            float(a)] for r, a in self._last_rollouts[:int(self.cfg.logger.log_samples)]])
+                          [[self.progress.step, i // m_n, r.problem.id, r.sample, r.text, r.verdict.kind,
+                            r.verdict.reward, float(a)]
+                           for i, (r, a) in enumerate(self._last_rollouts[:int(self.cfg.logger.log_samples)])])
         export_final(acc, self.policy, self.tokenizer, run_dir / "model")
+        if main:  # what the model was rewarded on is not novel in eval_gen / eval_sets (methods.trained_on)
+            write_trained_on(run_dir, self.rewarded)
         m = self.m
         seconds = sum(r["train/update_s"] for r in rows)
         first, final = (rows[0], rows[-1]) if rows else ({}, {})
@@ -479,6 +514,47 @@ class PolychromicTrainer:
             "resumed_from": resumed_from, "world_size": acc.num_processes,
             "mixed_precision": acc.mixed_precision, "lora": self.lora, "model_dir": str(run_dir / "model"),
         }
+
+
+# --- rollouts as records, and what was rewarded ------------------------------------------------------
+def rollout_record(update: int, index: int, n: int, r, advantage: float, novel=None) -> dict:
+    """One rollouts.jsonl row. (update, slot, sample) addresses it: slot = the group (the prompt's
+    place in the update), since one prompt can be drawn twice in an update (fewer training
+    prompts than method.prompts_per_update) and (update, id, sample) then repeats. novel: a
+    rewarded output outside the task's known outputs and everything rewarded before the update."""
+    return {"update": update, "slot": index // n, "id": r.problem.id, "sample": r.sample, "text": r.text,
+            "verdict": r.verdict.kind, "reward": r.verdict.reward, "extracted": r.verdict.extracted,
+            "novel": novel, "advantage": float(advantage)}
+
+
+def rewarded_outputs(done) -> list:
+    """The extracted outputs of the samples with a positive reward (what an update reinforced)."""
+    return [r.verdict.extracted for r in done if r.verdict.reward > 0 and r.verdict.extracted is not None]
+
+
+def rewarded_from_file(path: Path, up_to: int) -> list:
+    """rewarded_outputs of rollouts.jsonl's updates <= up_to (after a resume)."""
+    from metaexamples.io import read_jsonl
+
+    return [row["extracted"] for row in read_jsonl(path)
+            if row["update"] <= up_to and row["reward"] > 0 and row.get("extracted") is not None]
+
+
+def write_trained_on(run_dir: Path, rewarded: list) -> None:
+    from metaexamples.io import write_jsonl
+    from metaexamples.methods import TRAINED_ON
+
+    unique = list({repr(x): x for x in rewarded}.values())
+    write_jsonl(Path(run_dir) / TRAINED_ON, [{"extracted": x} for x in unique])
+
+
+def rollout_metrics(task, done, rewarded: list) -> dict:
+    """The update's samples: the task's figures (grammars: validity, unique and novel valid, novel
+    counting every earlier rewarded output as known), as rollout/*."""
+    from metaexamples.methods.rollout import rollout_rows
+    from metaexamples.tracking import flatten
+
+    return flatten("rollout", task.sample_metrics(rollout_rows(done), rewarded))
 
 
 # --- the sweep report -----------------------------------------------------------------------------------

@@ -36,8 +36,24 @@ def rollouts(model, tokenizer, task, problems: list[Problem], k: int, dec, *, se
             for i, (p, c, v) in enumerate(zip(repeated, completions, verdicts))]
 
 
-
 def rollout_rows(done: list[Rollout]) -> list[dict]:
-    """Rollouts as JSON rows (problem id, sample, text, verdict, reward, extracted, logprob)."""
+    """Rollouts as JSON rows (problem id, sample, text, verdict, reward, extracted, logprob, and
+    the prompt's and completion's token ids, so every verdict can be checked again from the file)."""
     return [{"id": r.problem.id, "sample": r.sample, "text": r.text, "verdict": r.verdict.kind,
-             "reward": r.verdict.reward, "extracted": r.verdict.extracted, "logprob": r.logprob} for r in done]
+             "reward": r.verdict.reward, "extracted": r.verdict.extracted, "logprob": r.logprob,
+             "prompt_ids": list(r.problem.prompt_ids), "completion_ids": list(r.tokens)} for r in done]
+
+
+def novel_flags(task, done: list[Rollout], seen: list) -> list:
+    """Per rollout: True / False whether a rewarded sample's output is outside the task's known
+    outputs plus `seen` (what the method trained on so far); None for an unrewarded sample or
+    where the task has no notion of novelty (Task.known_outputs is None)."""
+    known = task.known_outputs(seen)
+    out = []
+    for r in done:
+        x = r.verdict.extracted
+        if known is None or r.verdict.reward < 1.0 or x is None:
+            out.append(None)
+        else:
+            out.append((tuple(x) if isinstance(x, list) else x) not in known)
+    return out

@@ -149,15 +149,20 @@ class GrammarTask(Task):
         """Generation prompts: the opening tag plus the first `decoding.seed_symbols` symbols of
         a string, one problem per distinct prefix (a single one with no seed symbols). Split
         "train": prefixes of training strings; "heldout": of the held-out eval split's valid
-        strings. Any valid string completes a problem (no expected answer)."""
+        strings that start no training string, so held-out prompts are disjoint from training
+        prompts. Where every held-out prefix also starts a training string (no seed symbols, or
+        few symbols and many strings) held-out falls back to those shared prefixes and means
+        unseen outputs only (eval_sets reports `heldout_prompts_in_train` and counts novel
+        strings). Any valid string completes a problem (no expected answer)."""
         b, k = self.bundle, int(self.cfg.decoding.seed_symbols)
+        train = {tuple(r["symbols"][:k]) for r in b.split("train") if r["kind"] == "example" and len(r["symbols"]) >= k}
         if split == "train":
-            pool = [r["symbols"] for r in b.split("train") if r["kind"] == "example"]
+            prefixes = sorted(train)
         elif split == "heldout":
-            pool = [r["symbols"] for r in b.split("eval") if r["valid"]]
+            held = {tuple(r["symbols"][:k]) for r in b.split("eval") if r["valid"] and len(r["symbols"]) >= k}
+            prefixes = sorted(held - train) or sorted(held)
         else:
             raise ConfigError(f"task=grammar: unknown problem split {split!r}; available: train, heldout")
-        prefixes = sorted({tuple(s[:k]) for s in pool if len(s) >= k})
         random.Random(f"{self.cfg.seed}:{split}:problems").shuffle(prefixes)
         return [Problem(id=f"{split}-{i}", prompt_ids=b.open_ids + b.symbols_to_ids(list(p)),
                         meta={"seed_symbols": list(p)}) for i, p in enumerate(prefixes[:limit])]
