@@ -47,7 +47,7 @@ from transformers import StoppingCriteriaList
 from metaexamples.config import register_configs
 from metaexamples.tasks.grammar.build import run_data_stage
 from metaexamples.tasks.grammar.bundle import load_bundle
-from metaexamples.evaluation import score_strings
+from metaexamples.evaluation.scoring import score_strings
 from metaexamples.evaluation.scoring import tree_plan
 from metaexamples.tasks.grammar.generation import run_eval_gen
 from metaexamples.tasks.grammar.ppl import run_eval_ppl
@@ -80,7 +80,7 @@ def timed(fn):
 def trained_model(cfg, bundle, cache: Path, steps: int) -> Path:
     """A `tiny` model trained `steps` steps on the default data (reused once written)."""
     from metaexamples.methods import make_method
-from metaexamples.tasks.grammar import GrammarTask
+    from metaexamples.tasks.grammar import GrammarTask
 
     run_dir = cache / "bench_eval" / f"{bundle.folder.name}-{steps}steps"
     if not (run_dir / "model" / "config.json").exists():

@@ -1,5 +1,5 @@
 """Generation is expert iteration's cost: samples/s of our sampler (evaluation/sampling, what
-methods/rollout and eval_verify use) against transformers' `generate` called the plain way
+evaluation/rollout and eval_verify use) against transformers' `generate` called the plain way
 (do_sample=True, its own multinomial sampling), on the same left-padded prompt batches, the
 same model, the same number of samples and the same budget.
 

@@ -35,7 +35,8 @@ from omegaconf import open_dict
 
 from metaexamples.config import register_configs
 from metaexamples.methods.polychromic import Polychromic, PolychromicTrainer, warm_start
-from metaexamples.methods.set_objective import output_key, set_advantages
+from metaexamples.evaluation.problems import output_key
+from metaexamples.methods.set_objective import set_advantages
 from metaexamples.models import load_tokenizer
 from metaexamples.paths import cache_dir as default_cache_dir
 from metaexamples.tasks import make_task

@@ -14,7 +14,7 @@ import pytest
 from metaexamples.errors import ConfigError
 from metaexamples.methods.ei_selection import fine_tune_steps, select_diverse, with_replay
 from metaexamples.methods.expert_iteration import select
-from metaexamples.methods.rollout import Rollout
+from metaexamples.evaluation.rollout import Rollout
 from metaexamples.tasks import Problem, SFTData, Verdict
 from test_cli import run_cli
 
@@ -41,7 +41,7 @@ def test_distinct_keeps_one_selection_per_output_across_problems():
 
 
 def test_prefer_new_takes_unselected_outputs_before_the_cap():
-    from metaexamples.methods.set_objective import output_key
+    from metaexamples.evaluation.problems import output_key
 
     done = [roll("a", [1, 1]), roll("a", [2, 2]), roll("a", [3, 3])]
     before = {output_key([1, 1], [1, 1, 99]), output_key([2, 2], [2, 2, 99])}

@@ -14,7 +14,8 @@ from sklearn.metrics import average_precision_score, balanced_accuracy_score, ro
 from metaexamples.tasks.grammar.build import run_data_stage
 from metaexamples.tasks.grammar.bundle import load_bundle
 from metaexamples.errors import ConfigError
-from metaexamples.evaluation import score_strings, scoring
+from metaexamples.evaluation import scoring
+from metaexamples.evaluation.scoring import score_strings
 from metaexamples.tasks.grammar.generation import run_eval_gen
 from metaexamples.tasks.grammar.ppl import run_eval_ppl
 from metaexamples.evaluation.decoding import default_max_new_tokens

@@ -14,8 +14,9 @@ import torch
 from metaexamples.errors import ConfigError
 from metaexamples.io import read_jsonl
 from metaexamples.methods.polychromic import Batch, Policy, Polychromic, clipped_pg_loss
-from metaexamples.methods.set_objective import (DIVERSITIES, FORMS, make_sets, normalised_edit, output_key,
-                                                set_advantages, set_advantages_by_definition, set_diversity)
+from metaexamples.evaluation.problems import output_key
+from metaexamples.methods.set_objective import (DIVERSITIES, FORMS, make_sets, normalised_edit, set_advantages,
+                                                set_advantages_by_definition, set_diversity)
 from test_cli import run_cli, shared_cache  # noqa: F401 (a fixture)
 
 REQUIRED = {"train/reward", "train/diversity", "train/set_score", "train/kl", "train/entropy", "train/clip_frac",

@@ -1,7 +1,5 @@
-"""Evaluation machinery every task reuses: batched exact scoring (scoring, prefix_tree), the
-left-padded sampler (sampling), decoding presets and processors (decoding), shared metrics
-(metrics) and plots. Each task's evaluation stages live in its own package."""
-
-from metaexamples.evaluation.scoring import score_strings
-
-__all__ = ["score_strings"]
+"""Evaluation machinery every task reuses: the problem and verdict types (problems), rollouts
+(k verified samples per problem), batched exact scoring (scoring, prefix_tree), the left-padded
+sampler (sampling), decoding presets and processors (decoding), shared metrics (metrics), set
+evaluation (sets), statistics (stats) and plots. Each task's evaluation stages live in its own
+package."""

@@ -2,7 +2,7 @@
 held-out prompt, then how often and how differently the model succeeds.
 
 Prompts: task.problems("heldout", limit=eval.set_problems); n = eval.set_samples samples each
-(the decoding group's settings, the task's stop and constraint; methods/rollout), each verified.
+(the decoding group's settings, the task's stop and constraint; evaluation/rollout), each verified.
 Per prompt (then the mean over prompts, with a 95% percentile-bootstrap interval over prompts,
 evaluation/stats.py; with a single prompt an interval over prompts has zero width, so there the
 interval resamples the prompt's samples instead, `ci_over` says which, and Self-BLEU and
@@ -53,8 +53,8 @@ SAMPLE_COLUMNS = ("id", "sample", "text", "verdict", "reward", "novel")
 
 
 def output_of(row: dict) -> tuple:
-    """The comparable output of a sample row (as methods/set_objective.output_key)."""
-    from metaexamples.methods.set_objective import output_key
+    """The comparable output of a sample row (as evaluation/problems.output_key)."""
+    from metaexamples.evaluation.problems import output_key
 
     return output_key(row["extracted"], row["units"])
 
@@ -152,7 +152,7 @@ def metrics_from_samples(rows: list[dict], embeddings: np.ndarray | None, ks: Se
 
 def run_eval_sets(cfg, task, model, tokenizer, run_dir: Path, tracker) -> dict:
     from metaexamples.io import write_json, write_jsonl
-    from metaexamples.methods.rollout import rollouts
+    from metaexamples.evaluation.rollout import rollouts
 
     e = cfg.eval
     n, ks = int(e.set_samples), [int(k) for k in e.set_ks]

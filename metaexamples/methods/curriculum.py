@@ -27,7 +27,7 @@ from metaexamples.schemas import MethodConfig
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.io import write_json
 from metaexamples.launch import is_main_process
-from metaexamples.methods.rollout import rollouts
+from metaexamples.evaluation.rollout import rollouts
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ import math
 import numpy as np
 
 from metaexamples.errors import ConfigError, check_key
-from metaexamples.methods.rollout import Rollout
-from metaexamples.methods.set_objective import output_key
+from metaexamples.evaluation.rollout import Rollout
+from metaexamples.evaluation.problems import output_key
 
 
 def uses_diversity_options(m) -> bool:

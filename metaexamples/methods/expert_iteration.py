@@ -48,7 +48,7 @@ from metaexamples.methods import TRAINED_ON, Method
 from metaexamples.methods.curriculum import Curriculum, CurriculumConfig, check_curriculum
 from metaexamples.methods.ei_selection import (check_config_options, check_options, fine_tune_steps, select_diverse,
                                                selection_key, uses_diversity_options, with_replay)
-from metaexamples.methods.rollout import Rollout, novel_flags, rollout_rows, rollouts
+from metaexamples.evaluation.rollout import Rollout, novel_flags, rollout_rows, rollouts
 from metaexamples.tracking import flatten
 from metaexamples.tracking import Tracker
 

@@ -8,7 +8,7 @@ the *advantages* that weight each sample's log-probability gradient, so it acts 
 
 One update (train.max_steps of them), read top to bottom in `PolychromicTrainer.update`:
 1. rollouts: `method.prompts_per_update` training problems, `method.n_samples` (n) completions
-   each from the current policy (methods/rollout, the one sampler, decoding group settings),
+   each from the current policy (evaluation/rollout, the one sampler, decoding group settings),
    each scored by the task's verifier (reward in [0, 1]);
 2. advantages (methods/set_objective): sets of size `method.set_size` (s) from each prompt's n
    samples, each scored f(S) = R(S) * D(S)^lam (`method.form=product`) or
@@ -53,7 +53,8 @@ from torch import nn
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.methods import Method
 from metaexamples.methods.curriculum import Curriculum, CurriculumConfig, check_curriculum
-from metaexamples.methods.set_objective import DIVERSITIES, FORMS, output_key, set_advantages
+from metaexamples.evaluation.problems import output_key
+from metaexamples.methods.set_objective import DIVERSITIES, FORMS, set_advantages
 from metaexamples.tasks import ReportTable
 
 log = logging.getLogger(__name__)
@@ -355,7 +356,7 @@ class PolychromicTrainer:
 
     def update(self, step: int, lam: float | None = None) -> dict:
         """One update: rollouts, set advantages, ppo_epochs x minibatch optimizer steps."""
-        from metaexamples.methods.rollout import rollouts
+        from metaexamples.evaluation.rollout import rollouts
 
         m, acc = self.m, self.accelerator
         lam = float(m.lam) if lam is None else lam
@@ -422,7 +423,7 @@ class PolychromicTrainer:
                "train/adv_diversity_abs": float(np.abs(adv.diversity_part).mean()),
                "train/samples": len(done), "train/rollout_s": t1 - t0, "train/advantage_s": t2 - t1,
                "train/optimize_s": t3 - t2, "train/update_s": t3 - t0}
-        from metaexamples.methods.rollout import novel_flags
+        from metaexamples.evaluation.rollout import novel_flags
 
         row.update(rollout_metrics(self.task, done, self.rewarded))
         self._last_novel = novel_flags(self.task, done, self.rewarded)
@@ -551,7 +552,7 @@ def write_trained_on(run_dir: Path, rewarded: list) -> None:
 def rollout_metrics(task, done, rewarded: list) -> dict:
     """The update's samples: the task's figures (grammars: validity, unique and novel valid, novel
     counting every earlier rewarded output as known), as rollout/*."""
-    from metaexamples.methods.rollout import rollout_rows
+    from metaexamples.evaluation.rollout import rollout_rows
     from metaexamples.tracking import flatten
 
     return flatten("rollout", task.sample_metrics(rollout_rows(done), rewarded))

@@ -40,7 +40,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable, Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -50,15 +50,6 @@ FORMS = ("product", "additive")
 
 
 # --- outputs ------------------------------------------------------------------------------------
-def output_key(extracted: Any, tokens: Sequence[int]) -> tuple:
-    """The comparable output of a sample: ("x", extracted) or ("raw", completion tokens)."""
-    if extracted is None:
-        return ("raw", tuple(tokens))
-    if isinstance(extracted, (list, tuple)):
-        return ("x", tuple(extracted))
-    return ("x", extracted if isinstance(extracted, Hashable) else repr(extracted))
-
-
 def normalised_edit(a: tuple, b: tuple) -> float:
     """lev(a, b) / max(|a|, |b|) in [0, 1] for two output keys; 1 across origins."""
     if a[0] != b[0]:

@@ -20,42 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from metaexamples.data.mixing import SFTData
+from metaexamples.evaluation.problems import Problem, SamplingSpec, Verdict
 from metaexamples.errors import ConfigError
 from metaexamples.registry import Registry
-
-
-@dataclass
-class Verdict:
-    """One completion judged: reward in [0, 1], a named kind ("correct", "rule", ...), and
-    what was read out of the completion (an answer, a symbol string), for the samples file."""
-
-    reward: float
-    kind: str
-    extracted: Any = None
-
-
-@dataclass
-class Problem:
-    """One problem: the prompt as token ids, the expected answer (None where any valid output
-    counts, as for grammar generation), and metadata (kind, difficulty, ...)."""
-
-    id: str
-    prompt_ids: list[int]
-    answer: Any = None
-    meta: dict = field(default_factory=dict)
-
-
-@dataclass
-class SamplingSpec:
-    """How a task's completions are generated: a stop sequence besides EOS, a factory of the
-    constraint processor for decoding.constraint (or None), and the new-token budget."""
-
-    stop_ids: list[int]
-    constraint: Any
-    max_new_tokens: int
 
 
 @dataclass

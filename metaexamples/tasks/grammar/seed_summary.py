@@ -175,7 +175,7 @@ def length_lines(rows: list[dict]) -> list[str]:
             order = sorted(per_bucket, key=bucket_lo)
             if len(order) < 2:
                 continue
-            first, last = order[0], order[-1]
+            first = order[0]
             mean = lambda b: sum(per_bucket[b]) / len(per_bucket[b])  # noqa: E731
             lines.append(f"- Length ({g}, {name}, mean over conditions and seeds): {mean(first):.4f} at "
                          f"{first} (trained), " + ", ".join(f"{mean(b):.4f} at {b}" for b in order[1:]) + ".")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import string
 import unicodedata
-from pathlib import Path
 
 from metaexamples.errors import ConfigError
 

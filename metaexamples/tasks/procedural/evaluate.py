@@ -45,7 +45,7 @@ def split_metrics(rows: list[dict], ks: list[int], show: int) -> dict:
 
 
 def run_eval_verify(task, model, run_dir: Path, tracker) -> dict:
-    from metaexamples.methods.rollout import rollouts
+    from metaexamples.evaluation.rollout import rollouts
 
     cfg, t = task.cfg, task.cfg.task
     out_dir = Path(run_dir) / "eval_verify"

@@ -214,7 +214,7 @@ def split_metrics(rows: list[dict], ks: list[int], show: int) -> dict:
 def run_eval_verify(task: QATask, model, run_dir: Path, tracker) -> dict:
     """stage=eval_verify: task.n_samples samples per problem of each task.eval_splits split;
     writes eval_verify/completions.jsonl (one row per sample) and metrics.json."""
-    from metaexamples.methods.rollout import rollouts
+    from metaexamples.evaluation.rollout import rollouts
 
     cfg, t = task.cfg, task.cfg.task
     n, ks = int(t.n_samples), [int(k) for k in t.pass_k]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from metaexamples.evaluation.sampling import sample_completions
-from metaexamples.tasks import Problem, Verdict
+from metaexamples.evaluation.problems import Problem, Verdict
 
 
 @dataclass
