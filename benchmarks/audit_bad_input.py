@@ -132,6 +132,7 @@ CASES = [
     Case("train.lora.dropout=1.5", [*SMOKE, "train.lora.enabled=true", "train.lora.dropout=1.5"]),
     Case("grammar.length_dist=bogus", [*SMOKE, "grammar.length_dist=bogus"]),
     Case("grammar.min_len=0", [*SMOKE, "grammar.min_len=0"]),
+    Case("grammar=dyck with no even length in range", [*SMOKE, "grammar=dyck", "grammar.min_len=3", "grammar.max_len=3"]),
     Case("corpus.glob with no file", [*SMOKE, "corpus=text_files", "corpus.glob=/nonexistent/*.txt"]),
     Case("method.control=reference on grammar", [*SMOKE, "method=expert_iteration", "method.control=reference"]),
     Case("-m sweep with an unknown option", ["-m", *DATA_ONLY, "grammar=g1,bogus"], multirun=True),

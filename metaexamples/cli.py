@@ -166,12 +166,11 @@ def run_job(cfg: DictConfig) -> str:
                 pass  # the run folder itself is what failed: the one line below says so
         tracker.finish(exit_code=1)
         if line is not None:
+            _log_to_files(logging.ERROR, f"error: {line}")  # the console gets it once: below, or from main()
             if hydra_cfg.mode == RunMode.RUN:
-                _log_to_files(logging.ERROR, f"error: {line}")  # the console gets it once, below
                 print(f"error: {line}", file=sys.stderr)
                 _exit_code = BAD_INPUT
                 return "failed"
-            log.error("error: %s", line)
             if not isinstance(exc, ConfigError):  # the sweep ends with this job's one line
                 raise ConfigError(line) from exc
         raise

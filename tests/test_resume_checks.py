@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from metaexamples.config import validate
-from metaexamples.errors import ConfigError
-from test_bad_input import LAST_OUT, SMALL, assert_one_line, partial_files, run_main
+from test_bad_input import LAST_OUT, SMALL, assert_one_line, partial_files, run_main, trained_run  # noqa: F401
+from test_bad_input import test_bad_values_are_refused_before_any_stage as refused_before_any_stage
 
 PROC = ["task=procedural", "experiment=smoke"]
 POLY = ["method=polychromic"]
@@ -56,17 +56,18 @@ VALUES = [
     ([*PROC, *EI, "method.eval_splits=[]"], "method.eval_splits"),
     ([*EI, "method.control=reference"], "method.control"),
     ([*EI, "method.rationalize=true"], "method.rationalize"),
+    # the grammar task's lengths and corpus (refused by the data stage, after it started)
+    (["grammar.length_dist={3: 0.0}"], "grammar.length_dist"),
+    (["grammar.length_dist=bogus"], "grammar.length_dist"),
+    (["grammar=dyck", "grammar.min_len=3", "grammar.max_len=3"], "grammar.max_len"),
+    (["corpus=text_files", "corpus.glob=/nonexistent/*.txt"], "corpus.glob"),
+    (["corpus=text_files"], "corpus.glob"),
 ]
 
 
 @pytest.mark.parametrize("overrides,key", VALUES, ids=[" ".join(o) for o, _ in VALUES])
 def test_settings_decided_by_the_config_are_refused_before_any_stage(compose_cfg, tmp_path, overrides, key):
-    cfg = compose_cfg(overrides, cache_dir=tmp_path / "cache")
-    with pytest.raises(ConfigError) as err:
-        validate(cfg)
-    message = str(err.value)
-    assert message.startswith(f"{key}: ") and "\n" not in message, message
-    assert not (tmp_path / "cache").exists()
+    refused_before_any_stage(compose_cfg, tmp_path, overrides, key)
 
 
 DATA_ONLY = ["experiment=smoke", *SMALL, "stages=[data]"]
@@ -160,3 +161,25 @@ def test_a_batch_that_cannot_fit_in_memory_is_one_line_before_the_first_step(cap
                                  tmp_path / "cache")
     assert_one_line(code, errors, err, "train.batch_size: a micro-batch of 200000 x", "is available")
     assert not (run / "train" / "metrics.jsonl").exists()
+
+
+def test_an_explicit_model_path_never_loses_silently_to_the_run_folders_model(trained_run, tmp_path, capsys):
+    """Issue #20 (4): a copied run folder evaluated with model.path set to another model gave
+    the folder's model's figures. Now refused in one line before any stage; the run's own model
+    evaluated alone is recorded in results.json with the sha256 of its weights."""
+    import json
+
+    from metaexamples.io import file_sha256
+
+    run, cache = trained_run
+    copy, other = tmp_path / "run", tmp_path / "other"
+    shutil.copytree(run, copy, symlinks=True)
+    shutil.copytree(run / "checkpoints" / "checkpoint-000001", other)
+    code, errors, err = run_main([*TRAIN[:-6], "stages=[eval_ppl]", f"model.path={other}", f"hydra.run.dir={copy}"],
+                                 capsys, cache)
+    assert_one_line(code, errors, err, f"model.path: {other} is set and the run folder holds its own trained model")
+    code, errors, err = run_main([*TRAIN[:-6], "stages=[eval_ppl]", f"hydra.run.dir={copy}"], capsys, cache)
+    assert code == 0, err[-3000:]
+    evaluated = json.loads((copy / "results.json").read_text())["evaluated"]["eval_ppl"]
+    assert evaluated["path"] == str((copy / "model").resolve())
+    assert evaluated["sha256"] == {"model.safetensors": file_sha256(copy / "model" / "model.safetensors")}
