@@ -310,25 +310,31 @@ def summary_rows(task, data: dict, method=None) -> list[tuple[str, str]]:
     return rows
 
 
-def run_outputs(run_dir: Path) -> list[str]:
-    """What the run folder holds (Hydra's and hidden files aside), numbered folders as one
-    range: results.json, model, train, iter_0..iter_3, iterations.jsonl, ..."""
-    names = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".") and p.name != "metaexamples.log")
-    numbered: dict[str, list[int]] = {}
-    for name in names:
-        m = re.fullmatch(r"(.+_)(\d+)", name)
-        if m and (run_dir / name).is_dir():
-            numbered.setdefault(m.group(1), []).append(int(m.group(2)))
-    first = ["results.json", "model", "train"]
+# run-folder entries the summary does not list: Hydra's, the log, W&B's, resumable state
+NOT_LISTED = ("metaexamples.log", "wandb", "checkpoints")
+
+
+def run_outputs(run_dir: Path, first: list[str]) -> list[str]:
+    """What the run folder holds: `first` (results.json, model, train, the evaluation stages)
+    in that order, then the method's own files (expert iteration: iter_0..iter_3,
+    iterations.jsonl, trained_on.jsonl), numbered folders as one range."""
+    names = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".") and p.name not in NOT_LISTED)
     out = [n for n in first if n in names]
+    numbered: dict[str, list[int]] = {}
+    rest = []
     for name in names:
         m = re.fullmatch(r"(.+_)(\d+)", name)
-        if name in first or (m and m.group(1) in numbered and (run_dir / name).is_dir()):
-            if m and m.group(1) in numbered and name not in first:
-                nums = sorted(numbered.pop(m.group(1)))
-                out.append(f"{m.group(1)}{nums[0]}..{m.group(1)}{nums[-1]}" if len(nums) > 1 else name)
+        if name in first:
             continue
-        out.append(name)
+        if m and (run_dir / name).is_dir():
+            if m.group(1) not in numbered:
+                rest.append(m.group(1))  # placeholder, filled in below
+            numbered.setdefault(m.group(1), []).append(int(m.group(2)))
+        else:
+            rest.append(name)
+    for name in rest:
+        nums = sorted(numbered.get(name, []))
+        out.append(name if not nums else f"{name}{nums[0]}" if len(nums) == 1 else f"{name}{nums[0]}..{name}{nums[-1]}")
     return out
 
 
@@ -341,7 +347,7 @@ def print_summary(task, data: dict, run_dir: Path) -> None:
     order = list(data.get("stages") or [])
     timings = dict(sorted(timings.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
     total = sum(timings.values())
-    outputs = run_outputs(run_dir)
+    outputs = run_outputs(run_dir, ["results.json", "model", "train", *task.all_eval_stages()])
     width = max([len(label) for label, _ in rows] + [7])
     lines = [f"{data.get('run', '')}: {data.get('status', 'completed')} "
              f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())}; {total:.0f} s)"]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from metaexamples.data.cache import cached_sha256
 from metaexamples.errors import ConfigError
 from metaexamples.launch import process_state
 from metaexamples.paths import cache_dir
@@ -137,8 +138,6 @@ WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.gguf")
 def evaluated_weights(model_cfg) -> dict:
     """What results.json records as the evaluated weights: the folder (or hub id, GGUF file)
     and the sha256 of each weights file in it."""
-    from metaexamples.data.cache import cached_sha256
-
     if model_cfg.get("path"):
         folder = Path(model_cfg.path)
         files = sorted({p for pattern in WEIGHT_FILES for p in folder.glob(pattern) if p.is_file()})

@@ -40,14 +40,16 @@ from typing import List, Optional
 
 from omegaconf import OmegaConf
 
-from metaexamples.config import MethodConfig
-from metaexamples.errors import ConfigError
+from metaexamples.config import MethodConfig, train_result_config
+from metaexamples.errors import ConfigError, check_key
 from metaexamples.evaluation.metrics import verified_metrics
-from metaexamples.io import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
+from metaexamples.io import append_jsonl, file_sha256, read_json, read_jsonl, write_json, write_jsonl
 from metaexamples.methods import TRAINED_ON, Method
 from metaexamples.methods.rollout import Rollout, rollout_rows, rollouts
 from metaexamples.pipeline import flatten
+from metaexamples.tasks import Task
 from metaexamples.tracking import Tracker
+from metaexamples.training.checkpoint import config_differences
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +155,6 @@ class ExpertIteration(Method):
     def _check_references(m, task_cls) -> None:
         """control=reference and rationalize train on the task's reference completions: a task
         class that does not provide them (the contract's default) is refused before any stage."""
-        from metaexamples.tasks import Task
-
         if task_cls.reference_completion is Task.reference_completion and (m.control == "reference" or m.rationalize):
             key = "method.control" if m.control == "reference" else "method.rationalize"
             raise ConfigError(f"{key}: task={task_cls.name} has no reference completions")
@@ -163,8 +163,6 @@ class ExpertIteration(Method):
     def _check_evaluation_config(m) -> None:
         """What the iterations' evaluation and the grokking detector read: settings under which
         nothing is evaluated, or the detector can never fire, are refused."""
-        from metaexamples.errors import check_key
-
         check_key(len(m.eval_splits) > 0, "method.eval_splits",
                   "is empty: no iteration would be evaluated; e.g. method.eval_splits=[train,heldout]")
         check_key(len(m.eval_ks) > 0, "method.eval_ks", "is empty; e.g. method.eval_ks=[1]")
@@ -267,8 +265,6 @@ class ExpertIteration(Method):
         final = self._model_dir(run_dir, rows[-1]["model"]) if rows[-1]["model"] else None
         self._publish(final, current, tokenizer, run_dir / "model")
         write_jsonl(run_dir / TRAINED_ON, [{"extracted": x} for x in self._seen(accepted_sets)])
-        from metaexamples.io import file_sha256
-
         trained_on_sha256 = file_sha256(run_dir / TRAINED_ON)  # methods.trained_on checks the file against it
         grok = detect_grokking(rows, float(m.grok_rise), int(m.grok_within), int(m.grok_plateau),
                                float(m.grok_train_above))
@@ -375,8 +371,6 @@ class ExpertIteration(Method):
     def _config_key(cfg) -> dict:
         """What decides the iterations' results (stored in every iter_<k>/metrics.json, compared
         on resume); train without its cadence keys (logging, saving, threads)."""
-        from metaexamples.config import train_result_config
-
         key = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
                for k in ("method", "task", "model", "decoding", "seed")}
         return {**key, "train": train_result_config(cfg.train)}
@@ -416,8 +410,6 @@ class ExpertIteration(Method):
 
     @staticmethod
     def _same_config(saved: dict | None, config_key: dict, run_dir: Path) -> None:
-        from metaexamples.training.checkpoint import config_differences
-
         if saved is None:
             raise ConfigError(f"{run_dir}: its iterations record no config to check this run against; "
                               "start over with train.resume=false, or use a new run folder (hydra.run.dir=...)")
