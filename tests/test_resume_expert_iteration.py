@@ -12,10 +12,18 @@ from pathlib import Path
 import pytest
 
 from test_bad_input import LAST_OUT, assert_one_line, run_main
-from test_resume_polychromic import _Capture
 
 EI = ["experiment=smoke", "task=procedural", "model=tiny", "method=expert_iteration", "stages=[data,train]",
       "train.num_threads=1"]
+
+
+class _Capture:
+    """run_main's capsys for a module fixture (its output is not checked there)."""
+
+    def readouterr(self):
+        class Out:
+            out = err = ""
+        return Out()
 
 
 @pytest.fixture(scope="module")

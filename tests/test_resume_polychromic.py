@@ -6,7 +6,10 @@ metrics, the summary's first reward and rollouts.jsonl match the uninterrupted r
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,23 +21,21 @@ POLY = ["experiment=smoke", *SMALL, "method=polychromic", "method.n_samples=4", 
         "stages=[data,train]", "train.max_steps=2", "train.save_steps=1", "train.num_threads=1"]
 
 
+def _cli(args: list[str], cache: Path) -> subprocess.CompletedProcess:
+    """The real CLI in its own process, as a user runs it (and resumes a killed run)."""
+    env = {**os.environ, "METAEXAMPLES_CACHE": str(cache), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([sys.executable, "-m", "metaexamples", *args, "logger=none"], env=env, capture_output=True,
+                          text=True, timeout=900)
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """A 2-update polychromic run with a checkpoint after each update (and its cache)."""
     root = tmp_path_factory.mktemp("poly_resume")
     run, cache = root / "run", root / "cache"
-    code, errors, err = run_main([*POLY, f"hydra.run.dir={run}"], _Capture(), cache)
-    assert code == 0, err[-3000:]
+    proc = _cli([*POLY, f"hydra.run.dir={run}"], cache)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     return run, cache
-
-
-class _Capture:
-    """run_main's capsys for a module fixture (output is not checked there)."""
-
-    def readouterr(self):
-        class Out:
-            out = err = ""
-        return Out()
 
 
 def _copy(finished, tmp_path) -> tuple[Path, Path]:
@@ -77,8 +78,8 @@ def test_a_resumed_run_equals_an_uninterrupted_one(finished, tmp_path, capsys):
     rollouts = (finished[0] / "train" / "rollouts.jsonl").read_text()
     shutil.rmtree(run / "checkpoints" / "checkpoint-000002")
     shutil.rmtree(run / "model")
-    code, errors, err = run_main([*POLY, f"hydra.run.dir={run}"], capsys, cache)
-    assert code == 0, err[-3000:]
+    proc = _cli([*POLY, f"hydra.run.dir={run}"], cache)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     resumed = json.loads((run / "results.json").read_text())["train"]
     assert resumed["resumed_from"] == 1
     assert (run / "train" / "rollouts.jsonl").read_text() == rollouts  # 2 updates x 2 prompts x 4 samples, once

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from metaexamples.errors import ConfigError
-from metaexamples.io import append_jsonl, read_jsonl, write_jsonl
+from metaexamples.io import append_jsonl, read_jsonl, write_text
 from metaexamples.training.checkpoint import (check_resumable, checkpoint_step, export_final, latest_checkpoint,
                                               load_state, remove_checkpoints, save_checkpoint,
                                               share_weights_with_hf_folder)
@@ -163,9 +163,11 @@ def _keep_metrics_up_to(path: Path, step: int, key: str = "step") -> list[dict]:
     logs them again); return the rows kept."""
     if not path.exists():
         return []
-    rows = [r for r in read_jsonl(path) if r.get(key, 0) <= step]
-    write_jsonl(path, rows)
-    return rows
+    rows = read_jsonl(path)  # a damaged line is one error naming the file and line
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines(keepends=True) if line.strip()]
+    kept = [i for i, r in enumerate(rows) if r.get(key, 0) <= step]
+    write_text(path, "".join(lines[i] for i in kept))  # the kept lines byte for byte, as first written
+    return [rows[i] for i in kept]
 
 
 def run_fingerprint(t, world: int) -> dict:
