@@ -139,7 +139,7 @@ CASES = [
     # 4. messages
     Case("+grammar=g2", [*DATA_ONLY, "+grammar=g2"]),
     Case("polychromic_arm=grpo without +", [*DATA_ONLY, "method=polychromic", "polychromic_arm=grpo"]),
-    Case("method.eval_splits=[bogus]", [*EI, "stages=[data]", "method.eval_splits=[bogus]"]),
+    Case("method.eval_splits=[bogus]", [*EI, "stages=[data,train]", "method.eval_splits=[bogus]"]),
 ]
 
 
@@ -162,7 +162,7 @@ def classify(code: int, out: str, damaged: bool) -> str:
     if code == 0 or damaged:
         return "silent"
     errors = [line for line in out.splitlines() if line.startswith("error: ")]
-    if len(errors) > 1:
+    if len(errors) > 1 or (errors and out.count(errors[-1][len("error: "):]) > 1):  # also a logged copy
         return "twice"
     if "stage data: start" in out or "stage train: start" in out:
         return "late"

@@ -374,6 +374,13 @@ class SweepFolder(Callback):
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         SweepFolder.jobs += 1
 
+    @classmethod
+    def none_ran(cls) -> bool:
+        """No job started: none in this process, and no job folder (a job launched in another
+        process, submitit's, writes its .hydra/ first)."""
+        folder = Path(cls.folder)
+        return cls.jobs == 0 and not (folder.is_dir() and any(folder.glob("*/.hydra")))
+
 
 def main() -> None:
     global _exit_code
@@ -391,7 +398,7 @@ def main() -> None:
         line = None if full_error else describe_error(exc, sweep)
         if line is None:
             raise
-        if SweepFolder.folder and SweepFolder.jobs == 0:  # Hydra composes every job before the first runs
+        if SweepFolder.folder and SweepFolder.none_ran():  # Hydra composes every job before the first runs
             line, refused = f"{line}; no job ran", True
         print(f"error: {line}", file=sys.stderr)
         code = BAD_INPUT
