@@ -125,7 +125,7 @@ def run_job(cfg: DictConfig) -> str:
     """One job. Returns its status; raises in a sweep so the launcher records the failure."""
     global _exit_code
     from metaexamples.launch import is_main_process
-    from metaexamples.pipeline import run_stages
+    from metaexamples.pipeline import check_eval_model, run_stages
     from metaexamples.results import Results
     from metaexamples.tasks import task_class
     from metaexamples.tracking import Tracker, start_tracker
@@ -150,6 +150,7 @@ def run_job(cfg: DictConfig) -> str:
             })
         validate(cfg)
         check_method_trains(cfg, run_dir, task)
+        check_eval_model(cfg, run_dir)  # after validate: a bad value is named before a missing model
         if main:
             tracker = start_tracker(cfg, run_dir, **identity)
         run_stages(cfg, run_dir, tracker, results)
@@ -221,17 +222,14 @@ def check_interpolations(cfg: DictConfig) -> None:
 
 def check_run_folder(cfg: DictConfig, run_dir: Path) -> None:
     """What the run folder and the config decide together, before any stage and before
-    results.json is touched: the checkpoint to resume comes from this config, the method
-    resumes only its own run, a method other than sft trains (or has trained here), and the
-    model to evaluate is one model."""
+    results.json is touched: the checkpoint to resume comes from this config, and the method
+    resumes only its own run."""
     from metaexamples.methods import method_class
-    from metaexamples.pipeline import check_eval_model
 
     stages = list(cfg.stages)
     if "train" in stages and cfg.train.resume:
         check_resume(cfg, run_dir)
     method_class(cfg.method.name).check_run_dir(cfg, run_dir)
-    check_eval_model(cfg, run_dir)
 
 
 def check_method_trains(cfg: DictConfig, run_dir: Path, task) -> None:
