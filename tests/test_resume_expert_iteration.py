@@ -6,12 +6,11 @@ leaves a finished run's results.json as it was, iterations.jsonl names run-relat
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import pytest
 
-from test_bad_input import LAST_OUT, assert_one_line, run_main
+from metaexamples.io import file_sha256
+from test_bad_input import LAST_OUT, assert_one_line, copy_run, run_main
 
 EI = ["experiment=smoke", "task=procedural", "model=tiny", "method=expert_iteration", "stages=[data,train]",
       "train.num_threads=1"]
@@ -36,25 +35,17 @@ def finished(tmp_path_factory):
     return run, cache
 
 
-def _copy(finished, tmp_path) -> tuple[Path, Path]:
-    run, cache = finished
-    shutil.copytree(run, tmp_path / "run", symlinks=True)
-    return tmp_path / "run", cache
-
-
 def test_iterations_name_run_relative_models_and_trained_on_is_hashed(finished):
     run, _ = finished
     rows = [json.loads(line) for line in (run / "iterations.jsonl").read_text().splitlines()]
     assert [r["model"] for r in rows[1:]] == ["iter_1/model", "iter_2/model"]
     results = json.loads((run / "results.json").read_text())
-    from metaexamples.io import file_sha256
-
     assert results["train"]["trained_on_sha256"] == file_sha256(run / "trained_on.jsonl")
 
 
 @pytest.mark.parametrize("damage", ["none", "no_iter0_metrics"])
 def test_a_changed_config_is_refused_naming_the_key_and_keeps_results(finished, tmp_path, capsys, damage):
-    run, cache = _copy(finished, tmp_path)
+    run, cache = copy_run(finished, tmp_path)
     if damage == "no_iter0_metrics":
         (run / "iter_0" / "metrics.json").unlink()
     results = (run / "results.json").read_text()
@@ -67,7 +58,7 @@ def test_a_changed_config_is_refused_naming_the_key_and_keeps_results(finished, 
 
 def test_a_moved_run_folder_resumes_from_its_own_models(finished, tmp_path, capsys):
     """One more iteration in a copy whose original is gone: it loads iter_2/model of the copy."""
-    run, cache = _copy(finished, tmp_path)
+    run, cache = copy_run(finished, tmp_path)
     moved = tmp_path / "moved"
     run.rename(moved)
     code, errors, err = run_main([*EI, "method.iterations=3", f"hydra.run.dir={moved}"], capsys, cache)
@@ -87,7 +78,7 @@ def test_a_moved_run_folder_resumes_from_its_own_models(finished, tmp_path, caps
     (lambda p: p.write_text(p.read_text() + '{"extr'), "changed since the method wrote it"),
 ])
 def test_an_edited_trained_on_file_is_refused(finished, tmp_path, capsys, edit, needle):
-    run, cache = _copy(finished, tmp_path)
+    run, cache = copy_run(finished, tmp_path)
     edit(run / "trained_on.jsonl")
     code, errors, err = run_main([*EI, "stages=[eval_sets]", "eval.set_problems=2", "eval.set_samples=2",
                                   "eval.set_ks=[1,2]", f"hydra.run.dir={run}"], capsys, cache)
@@ -95,7 +86,7 @@ def test_an_edited_trained_on_file_is_refused(finished, tmp_path, capsys, edit, 
 
 
 def test_a_truncated_iterations_file_is_one_line_naming_it(finished, tmp_path, capsys):
-    run, cache = _copy(finished, tmp_path)
+    run, cache = copy_run(finished, tmp_path)
     path = run / "iterations.jsonl"
     path.write_text(path.read_text()[:-40])
     code, errors, err = run_main([*EI, f"hydra.run.dir={run}"], capsys, cache)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from test_bad_input import SMALL, assert_one_line, run_main
+from test_bad_input import SMALL, assert_one_line, copy_run, run_main
 
 POLY = ["experiment=smoke", *SMALL, "method=polychromic", "method.n_samples=4", "method.set_size=2",
         "method.prompts_per_update=2", "method.rollout_batch_size=8", "method.minibatch_size=8", "method.ppo_epochs=1",
@@ -38,12 +38,6 @@ def finished(tmp_path_factory):
     return run, cache
 
 
-def _copy(finished, tmp_path) -> tuple[Path, Path]:
-    run, cache = finished
-    shutil.copytree(run, tmp_path / "run", symlinks=True)
-    return tmp_path / "run", cache
-
-
 def test_checkpoints_store_the_deciding_config_and_the_weights_once(finished):
     run, _ = finished
     meta = json.loads((run / "checkpoints" / "checkpoint-000001" / "checkpoint.json").read_text())
@@ -61,7 +55,7 @@ def test_checkpoints_store_the_deciding_config_and_the_weights_once(finished):
     ("model.arch.hidden_size=96", "model.arch.hidden_size: 64 -> 96"),
 ])
 def test_resuming_with_another_config_is_refused_naming_the_key(finished, tmp_path, capsys, override, needle):
-    run, cache = _copy(finished, tmp_path)
+    run, cache = copy_run(finished, tmp_path)
     shutil.rmtree(run / "checkpoints" / "checkpoint-000002")  # killed after the first update's checkpoint
     results = (run / "results.json").read_text()
     code, errors, err = run_main([*POLY, override, f"hydra.run.dir={run}"], capsys, cache)
@@ -73,7 +67,7 @@ def test_resuming_with_another_config_is_refused_naming_the_key(finished, tmp_pa
 def test_a_resumed_run_equals_an_uninterrupted_one(finished, tmp_path, capsys):
     """Killed after logging update 2 but before its checkpoint: resuming from checkpoint 1 redoes
     update 2; rollouts.jsonl has no duplicated rows and the summary covers both updates."""
-    run, cache = _copy(finished, tmp_path)
+    run, cache = copy_run(finished, tmp_path)
     whole = json.loads((finished[0] / "results.json").read_text())["train"]
     rollouts = (finished[0] / "train" / "rollouts.jsonl").read_text()
     shutil.rmtree(run / "checkpoints" / "checkpoint-000002")
