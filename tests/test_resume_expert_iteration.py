@@ -93,7 +93,12 @@ def test_a_truncated_iterations_file_is_one_line_naming_it(finished, tmp_path, c
     assert_one_line(code, errors, err, str(path), "line 3", "not valid JSON")
 
 
-def test_an_ei_run_over_no_training_problems_is_refused(tmp_path, capsys):
-    code, errors, err = run_main([*EI, "task.n_train=0", f"hydra.run.dir={tmp_path / 'run'}"], capsys,
-                                 tmp_path / "cache")
-    assert_one_line(code, errors, err, "method.name: expert_iteration generates on the training problems")
+@pytest.mark.parametrize("override,needle", [
+    ("task.n_train=0", "method.name: expert_iteration generates on the training problems"),
+    ("method.eval_splits=[bogus]", "method.eval_splits: 'bogus' is not a problem split of task=procedural"),
+])
+def test_what_only_the_data_can_tell_is_one_line_before_training(tmp_path, capsys, override, needle):
+    code, errors, err = run_main([*EI, override, f"hydra.run.dir={tmp_path / 'run'}"], capsys, tmp_path / "cache")
+    assert_one_line(code, errors, err, needle)
+    assert "run the data stage" not in errors[0]
+    assert not (tmp_path / "run" / "iterations.jsonl").exists()
