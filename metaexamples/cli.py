@@ -17,6 +17,11 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if not sys.stderr.isatty():
+    # tqdm bars redraw with carriage returns: in a log file (a cluster job, `> log 2>&1`) that is
+    # one ever-growing line. Libraries' own bars (transformers' GGUF conversion) take this
+    # default when tqdm is imported, after this line; ours log lines instead.
+    os.environ.setdefault("TQDM_DISABLE", "1")
 
 import hydra  # noqa: E402
 from hydra.experimental.callback import Callback  # noqa: E402
@@ -74,6 +79,13 @@ def describe_error(exc: BaseException, places: dict[str, Path] | None = None) ->
         cause = _first_line(exc.__cause__) if exc.__cause__ is not None else None
         merging = re.match(r"Error merging override (\S+)", text)
         unknown = re.match(r"Could not override '([^']+)'\.", text)
+        twice = re.match(r"Multiple values for ([^.\s]+)\.", text)
+        if twice:  # `+group=option` for a group the defaults list already chooses
+            return (f"+{twice.group(1)}: {twice.group(1)} is already chosen by the defaults list; choose another "
+                    f"option without the +: {twice.group(1)}=<option>")
+        if unknown and (Path(CONF_DIR) / unknown.group(1)).is_dir():  # a group outside the defaults list
+            return (f"{unknown.group(1)}: a config group that the defaults list does not include; add it with a +: "
+                    f"+{unknown.group(1)}=<option> (options: {', '.join(_options(unknown.group(1)))})")
         if unknown:  # a key the schema does not have
             return f"{unknown.group(1)}: no such key{f' ({cause})' if cause else ''}; `metaexamples --cfg job` lists the keys"
         if merging and cause:  # a value of the wrong type
@@ -94,6 +106,10 @@ def describe_error(exc: BaseException, places: dict[str, Path] | None = None) ->
     return None
 
 
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+
+
 def job_identity(cfg: DictConfig, hydra_cfg, task) -> dict:
     """W&B group, name, job type and tags for this job (name and tags from the task)."""
     group = cfg.logger.group or cfg.experiment_name
@@ -109,7 +125,7 @@ def run_job(cfg: DictConfig) -> str:
     """One job. Returns its status; raises in a sweep so the launcher records the failure."""
     global _exit_code
     from metaexamples.launch import is_main_process
-    from metaexamples.pipeline import run_stages
+    from metaexamples.pipeline import check_eval_model, run_stages
     from metaexamples.results import Results
     from metaexamples.tasks import task_class
     from metaexamples.tracking import Tracker, start_tracker
@@ -121,10 +137,11 @@ def run_job(cfg: DictConfig) -> str:
     _quiet_libraries()
     try:
         main = is_main_process()
+        check_interpolations(cfg)
         task = task_class(cfg.task.name)(cfg)
         identity = job_identity(cfg, hydra_cfg, task)
-        if "train" in cfg.stages and cfg.train.resume:  # before results.json: a refused job leaves its folder as it was
-            check_resume(cfg, run_dir)
+        # Before results.json: a refused job leaves its folder as it was.
+        check_run_folder(cfg, run_dir)
         if main:  # first, so that a job failing validation is still listed as failed
             results = Results(run_dir, {
                 "run": identity["name"], "task": task.name, "method": cfg.method.name, **task.header(),
@@ -132,6 +149,8 @@ def run_job(cfg: DictConfig) -> str:
                 "experiment": cfg.experiment_name, "stages": list(cfg.stages), "output_dir": str(run_dir),
             })
         validate(cfg)
+        check_method_trains(cfg, run_dir, task)
+        check_eval_model(cfg, run_dir)  # after validate: a bad value is named before a missing model
         if main:
             tracker = start_tracker(cfg, run_dir, **identity)
         run_stages(cfg, run_dir, tracker, results)
@@ -140,12 +159,15 @@ def run_job(cfg: DictConfig) -> str:
         message = line or _first_line(exc)
         if results is not None:
             try:
-                results.finish("failed", f"{type(exc).__name__}: {message}")
+                if line is not None and results.previous_status == "completed":
+                    results.restore()  # a refused re-run leaves a finished run's results as they were
+                else:
+                    results.finish("failed", f"{type(exc).__name__}: {message}")
             except OSError:
                 pass  # the run folder itself is what failed: the one line below says so
         tracker.finish(exit_code=1)
         if line is not None:
-            log.error("error: %s", line)
+            _log_to_files(logging.ERROR, f"error: {line}")  # the console gets it once: below, or from main()
             if hydra_cfg.mode == RunMode.RUN:
                 print(f"error: {line}", file=sys.stderr)
                 _exit_code = BAD_INPUT
@@ -172,6 +194,59 @@ def _places(cfg: DictConfig, run_dir: Path) -> dict[str, Path]:
     except Exception:  # noqa: BLE001 - a cache setting bad enough to fail here is named by validate
         pass
     return places
+
+
+def _log_to_files(level: int, message: str) -> None:
+    """A record for the log files only (the job's <run>/metaexamples.log), not the console:
+    a line the console already gets on stderr would be printed twice when stdout and stderr
+    share a file."""
+    record = log.makeRecord(log.name, level, __file__, 0, message, (), None)
+    for logger in (log, logging.getLogger()):
+        for handler in logger.handlers:
+            if isinstance(handler, logging.FileHandler) and record.levelno >= handler.level:
+                handler.handle(record)
+
+
+def check_interpolations(cfg: DictConfig) -> None:
+    """Every `${...}` resolves (an unknown key or resolver is one line naming the key, not a
+    traceback from wherever the value is first read)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import InterpolationResolutionError
+
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except InterpolationResolutionError as exc:
+        key = getattr(exc, "full_key", None) or "config"
+        raise ConfigError(f"{key}: cannot resolve {_first_line(exc)}") from None
+
+
+def check_run_folder(cfg: DictConfig, run_dir: Path) -> None:
+    """What the run folder and the config decide together, before any stage and before
+    results.json is touched: the checkpoint to resume comes from this config, and the method
+    resumes only its own run."""
+    from metaexamples.methods import method_class
+
+    stages = list(cfg.stages)
+    if "train" in stages and cfg.train.resume:
+        check_resume(cfg, run_dir)
+    method_class(cfg.method.name).check_run_dir(cfg, run_dir)
+
+
+def check_method_trains(cfg: DictConfig, run_dir: Path, task) -> None:
+    """A job that evaluates under a method other than sft must train (or find the model it
+    trained in the run folder): the task's default stages may omit train (task=procedural's
+    are [data, eval_verify]), and results.json would say `method: polychromic` over an
+    untrained model."""
+    stages = list(cfg.stages)
+    evaluates = [s for s in stages if s in task.all_eval_stages()]
+    if cfg.method.name == "sft" or "train" in stages or not evaluates:
+        return
+    if (run_dir / "model" / "config.json").exists() or cfg.model.get("path"):
+        return
+    raise ConfigError(
+        f"stages: method={cfg.method.name} trains in the train stage and stages=[{','.join(stages)}] has none, so "
+        f"{', '.join(evaluates)} would evaluate an untrained model under its name; add train, e.g. "
+        f"stages=[{','.join(['data', 'train', *[s for s in stages if s != 'data']])}]")
 
 
 def check_resume(cfg: DictConfig, run_dir: Path) -> None:
@@ -215,11 +290,13 @@ TRAIN_SUMMARY = [("train loss (final)", "train.final_loss"), ("eval loss", "trai
                  ("eval ppl", "train.eval_ppl")]
 
 
-def summary_rows(task, data: dict) -> list[tuple[str, str]]:
-    """(label, value) for each key metric present in results.json `data`."""
+def summary_rows(task, data: dict, method=None) -> list[tuple[str, str]]:
+    """(label, value) for each key metric present in results.json `data` (the method's own
+    figures first, e.g. expert iteration's accuracies at iteration 0 and at the last)."""
     from metaexamples.rendering import fmt, get
 
-    keys = list(task.summary_keys)
+    keys = list(method.summary_keys) if method is not None else []
+    keys += list(task.summary_keys)
     if not keys:  # a task without its own: the first figures of each of its report tables
         for table in task.report_tables:
             keys += [(h, k) for h, k in table.columns if k.startswith(table.section + ".")][:4]
@@ -231,13 +308,44 @@ def summary_rows(task, data: dict) -> list[tuple[str, str]]:
     return rows
 
 
+# run-folder entries the summary does not list: Hydra's, the log, W&B's, resumable state
+NOT_LISTED = ("metaexamples.log", "wandb", "checkpoints")
+
+
+def run_outputs(run_dir: Path, first: list[str]) -> list[str]:
+    """What the run folder holds: `first` (results.json, model, train, the evaluation stages)
+    in that order, then the method's own files (expert iteration: iter_0..iter_3,
+    iterations.jsonl, trained_on.jsonl), numbered folders as one range."""
+    names = sorted(p.name for p in run_dir.iterdir() if not p.name.startswith(".") and p.name not in NOT_LISTED)
+    out = [n for n in first if n in names]
+    numbered: dict[str, list[int]] = {}
+    rest = []
+    for name in names:
+        m = re.fullmatch(r"(.+_)(\d+)", name)
+        if name in first:
+            continue
+        if m and (run_dir / name).is_dir():
+            if m.group(1) not in numbered:
+                rest.append(m.group(1))  # placeholder, filled in below
+            numbered.setdefault(m.group(1), []).append(int(m.group(2)))
+        else:
+            rest.append(name)
+    for name in rest:
+        nums = sorted(numbered.get(name, []))
+        out.append(name if not nums else f"{name}{nums[0]}" if len(nums) == 1 else f"{name}{nums[0]}..{name}{nums[-1]}")
+    return out
+
+
 def print_summary(task, data: dict, run_dir: Path) -> None:
-    rows = summary_rows(task, data)
+    from metaexamples.methods import REGISTRY
+
+    method = REGISTRY.get(data["method"]) if data.get("method") in REGISTRY.available() else None
+    rows = summary_rows(task, data, method)
     timings = data.get("timings") or {}
     order = list(data.get("stages") or [])
     timings = dict(sorted(timings.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
     total = sum(timings.values())
-    outputs = [name for name in ("results.json", "model", "train", *task.all_eval_stages()) if (run_dir / name).exists()]
+    outputs = run_outputs(run_dir, ["results.json", "model", "train", *task.all_eval_stages()])
     width = max([len(label) for label, _ in rows] + [7])
     lines = [f"{data.get('run', '')}: {data.get('status', 'completed')} "
              f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())}; {total:.0f} s)"]
@@ -256,9 +364,20 @@ class SweepFolder(Callback):
     command when the sweep ends (on_multirun_end is skipped when a job failed)."""
 
     folder: str | None = None
+    jobs = 0  # jobs started in this process (a sweep refused while composing starts none)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         SweepFolder.folder = str(config.hydra.sweep.dir)
+
+    def on_job_start(self, config: DictConfig, **kwargs) -> None:
+        SweepFolder.jobs += 1
+
+    @classmethod
+    def none_ran(cls) -> bool:
+        """No job started: none in this process, and no job folder (a job launched in another
+        process, submitit's, writes its .hydra/ first)."""
+        folder = Path(cls.folder)
+        return cls.jobs == 0 and not (folder.is_dir() and any(folder.glob("*/.hydra")))
 
 
 def main() -> None:
@@ -266,8 +385,9 @@ def main() -> None:
     _exit_code = 0
     full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's errors reach us (not its own printer): one line, exit 2
-    SweepFolder.folder = None
+    SweepFolder.folder, SweepFolder.jobs = None, 0
     code = 0
+    refused = False
     try:
         _hydra_main()
         code = _exit_code
@@ -276,13 +396,15 @@ def main() -> None:
         line = None if full_error else describe_error(exc, sweep)
         if line is None:
             raise
+        if SweepFolder.folder and SweepFolder.none_ran():  # Hydra composes every job before the first runs
+            line, refused = f"{line}; no job ran", True
         print(f"error: {line}", file=sys.stderr)
         code = BAD_INPUT
     finally:
         if not full_error:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         sweep = SweepFolder.folder
-        if sweep and Path(sweep).is_dir():
+        if sweep and Path(sweep).is_dir() and not refused:
             print(f"report: metaexamples-report {sweep}", flush=True)
     if code:
         sys.exit(code)

@@ -37,6 +37,7 @@ def validate(cfg: DictConfig) -> None:
     stages = ("data", "train", *task.all_eval_stages())
     check_key(isinstance(cfg.get("seed"), int) and not isinstance(cfg.seed, bool), "seed",
               f"must be an integer, got {cfg.get('seed')!r}")
+    check_key(0 <= cfg.seed < 2**32, "seed", f"must be in [0, 2^32), got {cfg.seed}")
     for stage in cfg.stages:
         check_key(stage in stages, "stages",
                   f"unknown stage {stage!r} for task={task.name}; available: {', '.join(stages)}")
@@ -59,6 +60,8 @@ def validate(cfg: DictConfig) -> None:
               f"unknown {t.precision!r}; available: auto, fp32, bf16, fp16")
     check_key(t.distributed in ("ddp", "fsdp"), "train.distributed",
               f"unknown {t.distributed!r}; available: ddp, fsdp")
+    _check_hardware(t)
+    _check_lora(t.lora)
     m = cfg.model
     from metaexamples.models.loading import SOURCES, model_kind
 
@@ -76,15 +79,47 @@ def validate(cfg: DictConfig) -> None:
     check_key(mnt is None or mnt > 0, "decoding.max_new_tokens",
               f"must be positive (or null: the task's default), got {mnt}")
     e = cfg.eval
-    for key in ("batch_size", "n_samples", "gen_batch_size", "calibration_buckets"):
+    for key in ("batch_size", "n_samples", "gen_batch_size", "calibration_buckets", "set_problems", "set_samples"):
         check_key(e[key] > 0, f"eval.{key}", f"must be positive, got {e[key]}")
+    if task.has_verifier:  # eval.set_* are read by the shared eval_sets stage
+        check_key(len(e.set_ks) > 0, "eval.set_ks", "is empty: eval_sets would report no pass@k; e.g. eval.set_ks=[1,5]")
+        for k in e.set_ks:
+            check_key(1 <= k <= e.set_samples, "eval.set_ks",
+                      f"pass@{k} needs 1 <= k <= eval.set_samples ({e.set_samples})")
     lg = cfg.logger
     check_key(lg.backend in ("wandb", "none"), "logger.backend",
               f"unknown {lg.backend!r}; available: wandb, none")
     check_key(lg.mode in ("offline", "online"), "logger.mode",
               f"unknown {lg.mode!r}; available: offline, online")
-    _check_cache_dir(cfg)
     task.check_config(cfg)
+    _check_cache_dir(cfg)  # last: it makes the cache folder, which a refused config must not leave behind
+
+
+def _check_hardware(t) -> None:
+    """Settings this machine and launch cannot honour: refused, not recorded and ignored."""
+    import os
+
+    from metaexamples.launch import on_cpu
+
+    if on_cpu():
+        check_key(t.precision != "fp16", "train.precision",
+                  "fp16 needs a GPU (on a CPU it would run fp32 under an fp16 label); use auto, fp32 or bf16")
+    if t.distributed == "fsdp":
+        world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+        check_key(world > 1 and not on_cpu(), "train.distributed",
+                  "fsdp shards a model over several GPU processes and this is "
+                  f"{'a CPU run' if on_cpu() else 'one process'}; launch with `accelerate launch "
+                  "--config_file conf/accelerate/fsdp.yaml -m metaexamples ...`, or use train.distributed=ddp")
+
+
+def _check_lora(lora) -> None:
+    """train.lora.* when LoRA is on (off, they are not read)."""
+    if not lora.enabled:
+        return
+    check_key(lora.r > 0, "train.lora.r", f"must be positive, got {lora.r}")
+    check_key(lora.alpha > 0, "train.lora.alpha", f"must be positive, got {lora.alpha}")
+    check_key(0.0 <= lora.dropout < 1.0, "train.lora.dropout", f"must be in [0, 1), got {lora.dropout}")
+    check_key(len(lora.target_modules) > 0, "train.lora.target_modules", "is empty: LoRA would train nothing")
 
 
 def _check_epochs(t, method) -> None:
@@ -143,3 +178,8 @@ def _check_cache_dir(cfg) -> None:
         p = p.parent
     check_key(p.is_dir(), "paths.cache_dir", f"{p} is a file, not a folder; point paths.cache_dir "
               "(or $METAEXAMPLES_CACHE) at a folder")
+    try:  # made now: a folder that cannot be made (under /proc, read-only) is named before any stage
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        check_key(False, "paths.cache_dir", f"{root}: cannot be created ({exc.strerror or exc}); point "
+                  "paths.cache_dir (or $METAEXAMPLES_CACHE) at a folder you can write to")

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from metaexamples.errors import ConfigError
+
 
 def current_umask() -> int:
     """The process's umask (read without changing it where /proc says it; else set and restored)."""
@@ -49,9 +51,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as exc:
+        raise with_filename(exc, path) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def with_filename(exc: OSError, path) -> OSError:
+    """`exc` naming `path` when it names no file (a write that ran out of space says only
+    "No space left on device"), so that the one-line error can say where."""
+    if exc.filename is None and exc.errno is not None:
+        return type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
+    return exc
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -63,8 +75,18 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
+def _damaged(path, exc: ValueError, line: int | None = None) -> ConfigError:
+    where = f"{path}" + (f": line {line}" if line is not None else "")
+    return ConfigError(f"{where}: not valid JSON ({str(exc).splitlines()[0][:80]}): truncated or edited; restore "
+                       "it, or delete the run folder's outputs and run again")
+
+
 def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """A JSON file; a damaged one (truncated, edited) is a one-line ConfigError naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise _damaged(path, exc) from None
 
 
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
@@ -78,8 +100,16 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> int:
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """One JSON value per line; a damaged line is a one-line ConfigError naming the file and line."""
+    rows = []
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for i, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except ValueError as exc:
+                    raise _damaged(path, exc, i) from None
+    return rows
 
 
 def append_jsonl(path: str | os.PathLike, row: dict) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from metaexamples.data.cache import cached_sha256
 from metaexamples.errors import ConfigError
 from metaexamples.launch import process_state
 from metaexamples.paths import cache_dir
@@ -67,10 +68,15 @@ def run_stages(cfg: DictConfig, run_dir: Path, tracker: Tracker, results: Result
     eval_stages = [s for s in sections if s in stages]
     if not eval_stages or not state.is_main_process:
         return
-    model, eval_tokenizer = _load_eval_model(cfg, run_dir, cache)
+    model_cfg = eval_model_config(cfg, run_dir, trained_now="train" in stages)
+    model, eval_tokenizer = _load_eval_model(model_cfg, cache)
+    weights = evaluated_weights(model_cfg)
+    log.info("evaluating %s", weights.get("path") or weights.get("source"))
     for stage in eval_stages:
         section = timed(stage, lambda: run_eval_stage(task, stage, model, eval_tokenizer, run_dir, tracker))
         _record(results, tracker, sections[stage], section)
+        if results is not None:  # which weights each section judged (a later stage alone may judge others)
+            results.set("evaluated", {**(results.data.get("evaluated") or {}), stage: weights})
 
 
 def run_eval_stage(task, stage: str, model, tokenizer, run_dir: Path, tracker) -> dict:
@@ -90,22 +96,63 @@ def _record(results: Results | None, tracker: Tracker, section: str, values: dic
     tracker.summary(flatten(section, values))
 
 
-def _load_eval_model(cfg: DictConfig, run_dir: Path, cache: Path):
-    """The model to evaluate: this run's trained model, else model.path, else the configured
-    model itself when it is pretrained (gguf, hub); a model from scratch must be trained first."""
+def check_eval_model(cfg: DictConfig, run_dir: Path) -> None:
+    """Before any stage: the model an evaluation-only job would judge is one model (see
+    `eval_model_config`)."""
+    stages = list(cfg.stages)
+    if "train" not in stages and any(s.startswith("eval_") for s in stages):
+        eval_model_config(cfg, run_dir, trained_now=False)
+
+
+def eval_model_config(cfg: DictConfig, run_dir: Path, trained_now: bool):
+    """The model config the evaluation stages load: the model this job trained (run_dir/model;
+    model.path was then its starting point); else model.path when set (a run folder holding a
+    trained model of its own besides is refused: which one was meant cannot be told); else
+    the run folder's trained model; else the configured model itself when it is pretrained
+    (gguf, hub); a model from scratch must be trained first."""
     from omegaconf import OmegaConf
 
+    trained = run_dir / "model"
+    has_trained = (trained / "config.json").exists()
+    explicit = cfg.model.get("path")
+    if trained_now or (has_trained and not explicit):
+        return OmegaConf.merge(cfg.model, {"path": str(trained)})
+    if explicit:
+        if has_trained and Path(explicit).resolve() != trained.resolve():
+            raise ConfigError(
+                f"model.path: {explicit} is set and the run folder holds its own trained model ({trained}); "
+                "drop model.path to evaluate the run's model, or evaluate model.path in another run folder "
+                "(hydra.run.dir=...)")
+        return cfg.model
+    if cfg.model.source in ("gguf", "hub"):
+        return cfg.model
+    raise ConfigError(
+        f"no trained model in {trained}; run the train stage first (stages=[train,...]) "
+        "or pass model.path=<checkpoint folder>"
+    )
+
+
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.gguf")
+
+
+def evaluated_weights(model_cfg) -> dict:
+    """What results.json records as the evaluated weights: the folder (or hub id, GGUF file)
+    and the sha256 of each weights file in it."""
+    if model_cfg.get("path"):
+        folder = Path(model_cfg.path)
+        files = sorted({p for pattern in WEIGHT_FILES for p in folder.glob(pattern) if p.is_file()})
+        return {"source": "path", "path": str(folder.resolve()),
+                "sha256": {p.name: cached_sha256(p, p.stat()) for p in files}}
+    if model_cfg.source == "gguf":
+        from metaexamples.models.loading import gguf_path
+
+        path = gguf_path(model_cfg.gguf_package, model_cfg.gguf_file)
+        return {"source": "gguf", "path": str(path), "sha256": {path.name: cached_sha256(path, path.stat())}}
+    return {"source": model_cfg.source, "path": model_cfg.get("hf_id"), "sha256": {}}
+
+
+def _load_eval_model(model_cfg, cache: Path):
     from metaexamples.models import load_model, load_tokenizer
 
-    trained = run_dir / "model"
-    if (trained / "config.json").exists():
-        model_cfg = OmegaConf.merge(cfg.model, {"path": str(trained)})
-    elif cfg.model.get("path") or cfg.model.source in ("gguf", "hub"):
-        model_cfg = cfg.model
-    else:
-        raise ConfigError(
-            f"no trained model in {trained}; run the train stage first (stages=[train,...]) "
-            "or pass model.path=<checkpoint folder>"
-        )
     tokenizer = load_tokenizer(model_cfg, cache)
     return load_model(model_cfg, tokenizer, cache), tokenizer

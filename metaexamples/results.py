@@ -25,6 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from metaexamples.errors import ConfigError
 from metaexamples.io import read_json, write_json
 
 SCHEMA_VERSION = 1
@@ -37,6 +38,11 @@ class Results:
     def __init__(self, run_dir: Path, header: dict[str, Any]) -> None:
         self.path = Path(run_dir) / FILENAME
         previous = read_json(self.path) if self.path.exists() else {}
+        if not isinstance(previous, dict):
+            raise ConfigError(f"{self.path}: not a results.json (a JSON object); move it away or use another run "
+                              "folder (hydra.run.dir=...)")
+        self._previous = previous  # what a refused re-run puts back
+        self.previous_status = previous.get("status")
         # Re-running into the same folder (resume, or a later stage alone) keeps earlier sections.
         self.data: dict[str, Any] = {**previous, "schema_version": SCHEMA_VERSION, **header,
                                      "status": "running", "error": None}
@@ -54,6 +60,11 @@ class Results:
     def finish(self, status: str, error: str | None = None) -> None:
         self.data["status"] = status
         self.data["error"] = error
+        self.save()
+
+    def restore(self) -> None:
+        """Put back the results.json this job found (a refused re-run of a finished run)."""
+        self.data = dict(self._previous)
         self.save()
 
     def save(self) -> None:

@@ -11,12 +11,16 @@ whatever the decoding (the decoding module's recorder).
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
 
 from metaexamples.evaluation.decoding import generate_kwargs
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -65,6 +69,25 @@ def _prefill_shared(model, rows: list[list[int]], pad: int, device):
     return ids[select], mask[select], cache
 
 
+class ProgressLines:
+    """Progress of a long loop as log lines (a file-friendly progress bar: no carriage
+    returns), at most one per `every` seconds and none for a loop shorter than that: a long
+    evaluation (minutes of eval_verify or eval_gen) says how far it is and how long is left."""
+
+    def __init__(self, what: str, total: int, unit: str, every: float = 30.0) -> None:
+        self.what, self.total, self.unit, self.every = what, total, unit, every
+        self.start = self.last = time.perf_counter()
+
+    def update(self, done: int) -> None:
+        now = time.perf_counter()
+        if done <= 0 or now - self.last < self.every:
+            return
+        self.last = now
+        left = (now - self.start) / done * (self.total - done)
+        log.info("%s: %d/%d %s (%.0f%%), ~%.0f s left", self.what, done, self.total, self.unit,
+                 100 * done / self.total, left)
+
+
 def sample_completions(model, prompts: Sequence[Sequence[int]], dec, *, max_new_tokens: int, pad_id: int,
                        eos_id: int | None, batch_size: int, seed: int, stop_ids: Sequence[int] | None = None,
                        constraint: Callable[[], object] | None = None,
@@ -79,7 +102,9 @@ def sample_completions(model, prompts: Sequence[Sequence[int]], dec, *, max_new_
     torch.manual_seed(seed)
     model.eval()
     out: list[Completion] = []
+    progress = ProgressLines("sampling", len(prompts), "completions")
     for start in range(0, len(prompts), batch_size):
+        progress.update(start)
         rows = [list(p) for p in prompts[start:start + batch_size]]
         kwargs, recorder = generate_kwargs(dec, max_new_tokens=max_new_tokens, pad_token_id=pad_id,
                                            eos_token_id=eos_id, stop_ids=stop,

@@ -21,11 +21,24 @@ TRAINED_ON = "trained_on.jsonl"
 
 
 def trained_on(run_dir: Path) -> list:
-    """The `extracted` outputs in <run>/trained_on.jsonl; [] when the method wrote none."""
-    from metaexamples.io import read_jsonl
+    """The `extracted` outputs in <run>/trained_on.jsonl; [] when the method wrote none. The
+    file must be the one the method wrote: its sha256 is recorded in results.json
+    (`train.trained_on_sha256`), so an edited or appended file is refused, not trusted."""
+    from metaexamples.io import file_sha256, read_json, read_jsonl
 
     path = Path(run_dir) / TRAINED_ON
-    return [r["extracted"] for r in read_jsonl(path)] if path.exists() else []
+    if not path.exists():
+        return []
+    results = Path(run_dir) / "results.json"
+    recorded = ((read_json(results) if results.exists() else {}).get("train") or {}).get("trained_on_sha256")
+    if recorded is not None and file_sha256(path) != recorded:
+        raise ConfigError(f"{path}: changed since the method wrote it (sha256 differs from results.json "
+                          "train.trained_on_sha256); restore it, or train again (stages=[data,train,...])")
+    rows = read_jsonl(path)
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row, dict) or "extracted" not in row:
+            raise ConfigError(f"{path}: line {i} has no `extracted` field; restore the file, or train again")
+    return [r["extracted"] for r in rows]
 
 
 class Method:
@@ -33,6 +46,8 @@ class Method:
     needs_verifier: ClassVar[bool] = False
     trains_by_epochs: ClassVar[bool] = False  # train.epochs (passes over a fixed training set) applies
     config_schema: ClassVar[type | None] = None  # dataclass of the method's keys (method.*); None = name only
+    # the method's key figures in the summary a run ends with: (label, dotted results.json key)
+    summary_keys: ClassVar[list[tuple[str, str]]] = []
 
     @classmethod
     def check_config(cls, cfg, task_cls) -> None:
@@ -40,6 +55,12 @@ class Method:
         or a task (class) this method cannot use."""
         if cls.needs_verifier and not task_cls.has_verifier:
             raise ConfigError(f"method.name: {cls.name} needs a verifier and task={task_cls.name} has none")
+
+    @classmethod
+    def check_run_dir(cls, cfg, run_dir: Path) -> None:
+        """Before any stage: refuse, in one line naming the differing keys, to continue a run
+        folder this method filled under another config (checkpoints are checked for every
+        method by the CLI; a method with its own resumable files checks them here)."""
 
     def check(self, cfg, task) -> None:
         """At train time, with the task's data loaded: what needs the data to decide."""

@@ -41,16 +41,18 @@ from typing import List, Optional
 
 from omegaconf import OmegaConf
 
-from metaexamples.errors import ConfigError
+from metaexamples.errors import ConfigError, check_key
 from metaexamples.evaluation.metrics import verified_metrics
-from metaexamples.io import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
+from metaexamples.evaluation.rollout import Rollout, novel_flags, rollout_rows, rollouts
+from metaexamples.io import append_jsonl, file_sha256, read_json, read_jsonl, write_json, write_jsonl
 from metaexamples.methods import TRAINED_ON, Method
 from metaexamples.methods.curriculum import Curriculum, CurriculumConfig, check_curriculum
 from metaexamples.methods.ei_selection import (check_config_options, check_options, fine_tune_steps, select_diverse,
                                                selection_key, uses_diversity_options, with_replay)
-from metaexamples.evaluation.rollout import Rollout, novel_flags, rollout_rows, rollouts
-from metaexamples.tracking import flatten
-from metaexamples.tracking import Tracker
+from metaexamples.schemas import train_result_config
+from metaexamples.tasks import Task
+from metaexamples.tracking import Tracker, flatten
+from metaexamples.training.checkpoint import config_differences
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +136,10 @@ class ExpertIteration(Method):
     name = "expert_iteration"
     needs_verifier = True
     config_schema = ExpertIterationConfig
+    summary_keys = [("iterations", "train.iterations"), ("train acc (iter 0)", "train.first.train/accuracy"),
+                    ("train acc (last)", "train.last.train/accuracy"),
+                    ("heldout acc (iter 0)", "train.first.heldout/accuracy"),
+                    ("heldout acc (last)", "train.last.heldout/accuracy"), ("grokking", "train.grokking.detected")]
 
     @classmethod
     def check_config(cls, cfg, task_cls) -> None:
@@ -161,9 +167,55 @@ class ExpertIteration(Method):
         if m.problems < 0 or (m.steps is not None and m.steps <= 0):
             raise ConfigError("method.problems: must be >= 0" if m.problems < 0 else
                               f"method.steps: must be positive, got {m.steps}")
+        cls._check_evaluation_config(m)
+        cls._check_references(m, task_cls)
+
+    @staticmethod
+    def _check_references(m, task_cls) -> None:
+        """control=reference and rationalize train on the task's reference completions: a task
+        class that does not provide them (the contract's default) is refused before any stage."""
+        if task_cls.reference_completion is Task.reference_completion and (m.control == "reference" or m.rationalize):
+            key = "method.control" if m.control == "reference" else "method.rationalize"
+            raise ConfigError(f"{key}: task={task_cls.name} has no reference completions")
+
+    @staticmethod
+    def _check_evaluation_config(m) -> None:
+        """What the iterations' evaluation and the grokking detector read: settings under which
+        nothing is evaluated, or the detector can never fire, are refused."""
+        check_key(len(m.eval_splits) > 0, "method.eval_splits",
+                  "is empty: no iteration would be evaluated; e.g. method.eval_splits=[train,heldout]")
+        check_key(len(m.eval_ks) > 0, "method.eval_ks", "is empty; e.g. method.eval_ks=[1]")
+        check_key(0 < m.grok_rise <= 1, "method.grok_rise",
+                  f"must be in (0, 1] (a rise in held-out accuracy), got {m.grok_rise}")
+        check_key(m.grok_within >= 1, "method.grok_within", f"must be >= 1 iteration, got {m.grok_within}")
+        check_key(m.grok_plateau >= 1, "method.grok_plateau", f"must be >= 1 iteration, got {m.grok_plateau}")
+        check_key(0 <= m.grok_train_above < 1, "method.grok_train_above",
+                  f"must be in [0, 1) (train accuracy must exceed it), got {m.grok_train_above}")
+
+    @classmethod
+    def check_run_dir(cls, cfg, run_dir: Path) -> None:
+        """Finished iterations (or a finished SFT) in the run folder must come from this config;
+        checked before any stage, so a refused re-run changes nothing."""
+        if "train" not in cfg.stages or not cfg.train.resume:
+            return
+        run_dir = Path(run_dir)
+        config_key = cls._config_key(cfg)
+        if (run_dir / "iterations.jsonl").exists():
+            cls._resume(run_dir, run_dir / "iterations.jsonl", config_key)
+        elif (run_dir / "iter_0" / "sft.json").exists():
+            cls._same_config(read_json(run_dir / "iter_0" / "sft.json").get("config"), config_key, run_dir)
 
     def check(self, cfg, task) -> None:
         m = cfg.method
+        if not task.problems("train", limit=1):
+            raise ConfigError(f"method.name: expert_iteration generates on the training problems and task={task.name} "
+                              "has none (its train split is empty); give the task training problems")
+        for split in m.eval_splits:
+            try:
+                task.problems(split, limit=1)
+            except ConfigError:  # (its own line would send the user to the data stage, which has run)
+                raise ConfigError(f"method.eval_splits: {split!r} is not a problem split of task={task.name}; every "
+                                  "task with a verifier has train and heldout") from None
         needs_reference = m.control == "reference" or m.rationalize
         if needs_reference and task.problems("train", limit=1) and \
                 task.reference_completion(task.problems("train", limit=1)[0]) is None:
@@ -188,8 +240,9 @@ class ExpertIteration(Method):
             with open_dict(cfg):
                 cfg.model = OmegaConf.merge(cfg.model, {"path": path})
         log_path = run_dir / "iterations.jsonl"
-        config_key = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
-                      for k in ("method", "task", "model", "train", "decoding", "seed")}
+        config_key = self._config_key(cfg)
+        if not cfg.train.resume:
+            self._start_over(run_dir, log_path)
         rows = self._resume(run_dir, log_path, config_key)
         curriculum = Curriculum(cfg, task, rows)  # off: the problems below are all of train, as ever
         base, tokenizer = load_trainable(cfg, task, lora=False)  # LoRA is added per iteration
@@ -205,7 +258,8 @@ class ExpertIteration(Method):
                     self._same_config(saved.get("config"), config_key, run_dir)
                     log.info("expert_iteration: reusing the finished SFT in %s", marker.parent)
             base = self._load(cfg, task, str(run_dir / "iter_0" / "model"))
-        current = base if not rows or rows[-1]["iteration"] == 0 else self._load(cfg, task, rows[-1]["model"])
+        current = base if not rows or rows[-1]["iteration"] == 0 else \
+            self._load(cfg, task, str(self._model_dir(run_dir, rows[-1]["model"])))
         if not rows:  # iteration 0: the starting model, no training (the first control)
             rows.append(self._finish(cfg, task, run_dir, tracker, 0, current, tokenizer, log_path, config_key, {}))
         accepted_sets = [read_jsonl(run_dir / f"iter_{r['iteration']}" / "selected.jsonl") for r in rows[1:]]
@@ -250,9 +304,10 @@ class ExpertIteration(Method):
             rows.append(self._finish(cfg, task, run_dir, tracker, it, current, tokenizer, log_path, config_key, extra,
                                      self._seen(accepted_sets)))
 
-        final = Path(rows[-1]["model"]) if rows[-1]["model"] else None
+        final = self._model_dir(run_dir, rows[-1]["model"]) if rows[-1]["model"] else None
         self._publish(final, current, tokenizer, run_dir / "model")
         write_jsonl(run_dir / TRAINED_ON, [{"extracted": x} for x in self._seen(accepted_sets)])
+        trained_on_sha256 = file_sha256(run_dir / TRAINED_ON)  # methods.trained_on checks the file against it
         grok = detect_grokking(rows, float(m.grok_rise), int(m.grok_within), int(m.grok_plateau),
                                float(m.grok_train_above))
         first, last = rows[0], rows[-1]
@@ -261,7 +316,8 @@ class ExpertIteration(Method):
                 "first": {k: v for k, v in first.items() if "/" in k}, "last": {k: v for k, v in last.items() if "/" in k},
                 "model_dir": str(run_dir / "model"), "iterations_file": str(log_path), "warmup": warmup,
                 "sampled": last.get("sampled", 0), "distinct": bool(m.distinct), "prefer_new": bool(m.prefer_new),
-                "replay": float(m.replay), "epochs": m.epochs, "budget": m.budget}
+                "replay": float(m.replay), "epochs": m.epochs, "budget": m.budget,
+                "trained_on_sha256": trained_on_sha256}
 
     # -- pieces -----------------------------------------------------------------------------
     @staticmethod
@@ -362,8 +418,9 @@ class ExpertIteration(Method):
                 config_key: dict, extra: dict, seen: list = ()) -> dict:
         folder = run_dir / f"iter_{it}"
         metrics = self._evaluate(cfg, task, model, tokenizer, it, folder, list(seen))
+        # run-relative: a copied or moved run folder loads its own models
         row = {"iteration": it, **extra, **metrics,
-               "model": str(folder / "model") if (folder / "model").exists() else None}
+               "model": f"{folder.name}/model" if (folder / "model").exists() else None}
         write_json(folder / "metrics.json", {**row, "config": config_key})
         append_jsonl(log_path, row)  # the iteration counts as finished once this line is written
         tracker.log({f"ei/{k}": v for k, v in row.items() if isinstance(v, (int, float)) and k != "iteration"},
@@ -373,25 +430,57 @@ class ExpertIteration(Method):
         return row
 
     @staticmethod
+    def _config_key(cfg) -> dict:
+        """What decides the iterations' results (stored in every iter_<k>/metrics.json, compared
+        on resume); train without its cadence keys (logging, saving, threads)."""
+        key = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+               for k in ("method", "task", "model", "decoding", "seed")}
+        return {**key, "train": train_result_config(cfg.train)}
+
+    @staticmethod
+    def _model_dir(run_dir: Path, stored: str) -> Path:
+        """An iteration's model folder from its iterations.jsonl entry: run-relative
+        (iter_<k>/model); an older absolute entry is read as its last two parts, so a copied
+        or moved folder still loads its own models."""
+        return Path(run_dir) / Path(*Path(stored).parts[-2:])
+
+    @staticmethod
+    def _start_over(run_dir: Path, log_path: Path) -> None:
+        """train.resume=false: an earlier run's iterations in this folder are dropped, not resumed."""
+        if log_path.exists() or (run_dir / "iter_0").exists():
+            log.info("expert_iteration: train.resume=false: starting over (removing %s and iter_*/)", log_path)
+        log_path.unlink(missing_ok=True)
+        for folder in run_dir.glob("iter_*"):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    @staticmethod
     def _resume(run_dir: Path, log_path: Path, config_key: dict) -> list[dict]:
-        """The finished iterations of an earlier run into this folder (same method config),
-        else [] (a fresh start)."""
+        """The finished iterations of an earlier run into this folder (same config, compared
+        with the one stored in the first finished iteration's metrics.json), else [] (a fresh
+        start)."""
         if not log_path.exists():
             return []
         rows = read_jsonl(log_path)
         if rows:
-            saved = read_json(run_dir / "iter_0" / "metrics.json").get("config") \
-                if (run_dir / "iter_0" / "metrics.json").exists() else None
-            ExpertIteration._same_config(saved, config_key, run_dir)
+            marker = run_dir / f"iter_{rows[0].get('iteration', 0)}" / "metrics.json"
+            if not marker.exists():
+                raise ConfigError(f"{marker}: missing, so the iterations in {log_path} cannot be checked against this "
+                                  f"config; restore it, or start over with train.resume=false")
+            ExpertIteration._same_config(read_json(marker).get("config"), config_key, run_dir)
             log.info("expert_iteration: resuming after iteration %d", rows[-1]["iteration"])
         return rows
 
     @staticmethod
     def _same_config(saved: dict | None, config_key: dict, run_dir: Path) -> None:
-        if saved is not None and saved != config_key:
-            changed = sorted(k for k in set(saved) | set(config_key) if saved.get(k) != config_key.get(k))
-            raise ConfigError(f"{changed[0]}: {run_dir} holds iterations run with another {', '.join(changed)} "
-                              "config; use a new run folder (hydra.run.dir=...)")
+        if saved is None:
+            raise ConfigError(f"{run_dir}: its iterations record no config to check this run against; "
+                              "start over with train.resume=false, or use a new run folder (hydra.run.dir=...)")
+        diffs = config_differences(saved, config_key)
+        if diffs:
+            more = f" (and {len(diffs) - 3} more)" if len(diffs) > 3 else ""
+            raise ConfigError(f"{diffs[0].split(':')[0]}: {run_dir} holds iterations run with another config "
+                              f"({'; '.join(diffs[:3])}{more}); use a new run folder (hydra.run.dir=...), or start "
+                              "over in this one with train.resume=false")
 
     # -- report -----------------------------------------------------------------------------
     @classmethod

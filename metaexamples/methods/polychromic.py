@@ -41,6 +41,7 @@ import copy
 import logging
 import math
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ from metaexamples.methods.curriculum import Curriculum, CurriculumConfig, check_
 from metaexamples.evaluation.problems import output_key
 from metaexamples.methods.set_objective import DIVERSITIES, FORMS, set_advantages
 from metaexamples.tasks import ReportTable
+from metaexamples.training.checkpoint import share_weights_with_hf_folder
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +218,11 @@ class Polychromic(Method):
 
     @classmethod
     def check_config(cls, cfg, task_cls) -> None:
+        """Before any stage: every setting `check` tests is decided by the config alone, and an
+        equal-budget arm samples what it says."""
         super().check_config(cfg, task_cls)
+        cls().check(cfg, task_cls)
+        _check_warm_start(cfg.method)
         cls.check_budget(cfg)
 
     @staticmethod
@@ -259,13 +265,14 @@ class Polychromic(Method):
 
         self.check(cfg, task)
         warmup = None
+        job_cfg = cfg  # what decides the result, stored in checkpoints (the warm start is a function of it)
         if cfg.method.warmup_steps > 0:
             path, warmup = warm_start(cfg, task)
             cfg = copy.deepcopy(cfg)
             with open_dict(cfg):
                 cfg.model = OmegaConf.merge(cfg.model, {"path": path})
         model, tokenizer = load_trainable(cfg, task)
-        trainer = PolychromicTrainer(cfg, task, model, tokenizer)
+        trainer = PolychromicTrainer(cfg, task, model, tokenizer, job_cfg=job_cfg)
         summary = trainer.run(Path(run_dir), tracker)
         return {**summary, "warmup": warmup}
 
@@ -297,7 +304,7 @@ class PolychromicTrainer:
     """The RL loop (one instance per run); `update(step)` is one rollout batch and its
     optimizer steps, `run` the loop with logging, checkpoints and the final export."""
 
-    def __init__(self, cfg, task, model, tokenizer) -> None:
+    def __init__(self, cfg, task, model, tokenizer, job_cfg=None) -> None:
         from omegaconf import OmegaConf
         from peft import PeftModel
 
@@ -319,6 +326,8 @@ class PolychromicTrainer:
         self.scheduler = build_scheduler(self.optimizer, int(t.warmup_steps), int(t.max_steps), float(t.min_lr_ratio))
         self.progress = Progress()
         self.accelerator.register_for_checkpointing(self.scheduler, self.progress)
+        self.fingerprint = _fingerprint(job_cfg if job_cfg is not None else cfg, self.accelerator.num_processes)
+        share_weights_with_hf_folder(self.accelerator)  # the weights once per checkpoint, in its HF files
         self.curriculum = Curriculum(cfg, task)  # off: every training problem, as ever
         if self.curriculum.enabled:
             self.accelerator.register_for_checkpointing(self.curriculum)
@@ -437,36 +446,54 @@ class PolychromicTrainer:
 
         return strip_completion(tokens, self.stop, self.tokenizer.eos_token_id)
 
+    def _resume(self, run_dir: Path) -> tuple[int | None, list[dict]]:
+        """Continue from the run folder's last checkpoint, if any and train.resume: refused in one
+        line when it was made under another config (or is damaged); the logs are cut back to it,
+        so a resumed run's files and summary equal an uninterrupted run's. Returns (the step
+        resumed from or None, the metrics rows kept)."""
+        from metaexamples.training.checkpoint import (check_resumable, checkpoint_step, latest_checkpoint, load_state,
+                                                      remove_checkpoints)
+        from metaexamples.training.loop import _keep_metrics_up_to
+
+        acc, t = self.accelerator, self.cfg.train
+        ckpt_root, metrics_path = run_dir / "checkpoints", run_dir / "train" / "metrics.jsonl"
+        rollouts_path = run_dir / "train" / "rollouts.jsonl"
+        last = latest_checkpoint(ckpt_root) if t.resume else None
+        if last is None:
+            if acc.is_main_process:
+                if not t.resume and (n_old := remove_checkpoints(ckpt_root)):
+                    log.info("polychromic: train.resume=false: starting over (removed %d old checkpoint(s))", n_old)
+                for path in (metrics_path, rollouts_path):
+                    path.unlink(missing_ok=True)
+            return None, []
+        check_resumable(last, self.fingerprint)
+        load_state(acc, last)
+        kept: list[dict] = []
+        if acc.is_main_process:
+            kept = _keep_metrics_up_to(metrics_path, self.progress.step)
+            _keep_metrics_up_to(rollouts_path, self.progress.step, key="update")
+        log.info("polychromic: resumed from %s (update %d)", last, self.progress.step)
+        return checkpoint_step(last), kept
+
     def run(self, run_dir: Path, tracker) -> dict:
         from tqdm.auto import tqdm
 
         from metaexamples.io import append_jsonl
-        from metaexamples.training.checkpoint import (checkpoint_step, export_final, latest_checkpoint,
-                                                      save_checkpoint)
-        from metaexamples.training.loop import _keep_metrics_up_to
+        from metaexamples.training.checkpoint import export_final, save_checkpoint
 
         acc, t = self.accelerator, self.cfg.train
         main = acc.is_main_process
         ckpt_root, metrics_path = run_dir / "checkpoints", run_dir / "train" / "metrics.jsonl"
         rollouts_path = run_dir / "train" / "rollouts.jsonl"
-        resumed_from = None
-        last = latest_checkpoint(ckpt_root) if t.resume else None
-        if last is not None:
-            acc.load_state(str(last / "state"))
-            resumed_from = checkpoint_step(last)
-            if main:
-                _keep_metrics_up_to(metrics_path, self.progress.step)
-            log.info("polychromic: resumed from %s (update %d)", last, self.progress.step)
-        elif main:
-            for path in (metrics_path, rollouts_path):
-                path.unlink(missing_ok=True)
+        resumed_from, rows = self._resume(run_dir)  # rows: every update's metrics, those before a resume included
         max_steps = int(t.max_steps)
         m_n = int(self.m.n_samples)
         if resumed_from is not None and rollouts_path.exists():
             self.rewarded = rewarded_from_file(rollouts_path, self.progress.step)
-        bar = tqdm(total=max_steps, initial=self.progress.step, disable=not main, desc="polychromic", unit="update",
-                   dynamic_ncols=True)
-        rows: list[dict] = []
+        # A bar on a terminal; in a file (a cluster job's log) a line per log window, no redraws.
+        lines = main and not sys.stderr.isatty()
+        bar = tqdm(total=max_steps, initial=self.progress.step, disable=not main or lines, desc="polychromic",
+                   unit="update", dynamic_ncols=True)
         try:
             while self.progress.step < max_steps:
                 row = self.update(self.progress.step)
@@ -485,9 +512,13 @@ class PolychromicTrainer:
                 bar.update(1)
                 bar.set_postfix(reward=f"{row['train/reward']:.2f}", div=f"{row['train/diversity']:.2f}",
                                 kl=f"{row['train/kl']:.3f}")
+                if lines and (self.progress.step % int(t.log_steps) == 0 or self.progress.step == max_steps):
+                    log.info("polychromic: update %d/%d, reward %.3f, diversity %.3f, kl %.4f, %.1f s/update",
+                             self.progress.step, max_steps, row["train/reward"], row["train/diversity"],
+                             row["train/kl"], row["train/update_s"])
                 if t.save_steps and self.progress.step % int(t.save_steps) == 0:
                     save_checkpoint(acc, self.policy, self.tokenizer, ckpt_root, self.progress.step,
-                                    int(t.keep_checkpoints))
+                                    int(t.keep_checkpoints), self.fingerprint)
         finally:
             bar.close()
         if main and self._last_rollouts:
@@ -556,6 +587,23 @@ def rollout_metrics(task, done, rewarded: list) -> dict:
     from metaexamples.tracking import flatten
 
     return flatten("rollout", task.sample_metrics(rollout_rows(done), rewarded))
+
+
+# --- resuming and checks before any stage ----------------------------------------------------------
+def _fingerprint(job_cfg, world: int) -> dict:
+    """What decides a polychromic run's result (the job's config: task, model, method, train,
+    seed), stored in each checkpoint and compared on resume, as for SFT."""
+    from metaexamples.training.loop import run_fingerprint
+
+    return run_fingerprint(job_cfg.train, world)
+
+
+def _check_warm_start(m) -> None:
+    """The warm start's settings (read only with method.warmup_steps > 0, checked always: the
+    config alone decides them)."""
+    check_key(m.warmup_lr > 0, "method.warmup_lr", f"must be positive, got {m.warmup_lr}")
+    check_key(m.warmup_batch_size > 0, "method.warmup_batch_size", f"must be positive, got {m.warmup_batch_size}")
+    check_key(m.warmup_seed >= 0, "method.warmup_seed", f"must be >= 0, got {m.warmup_seed}")
 
 
 # --- the sweep report -----------------------------------------------------------------------------------

@@ -17,14 +17,17 @@ every rank has written its part, so a killed run never leaves a half-written one
 from __future__ import annotations
 
 import copy
+import errno
 import json
+import os
 import logging
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 from metaexamples.errors import ConfigError
-from metaexamples.io import honour_umask
+from metaexamples.io import honour_umask, with_filename
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 META = "checkpoint.json"
@@ -60,6 +63,22 @@ def export_hf(accelerator, model, tokenizer, folder: Path) -> None:
     honour_umask(folder)  # model.safetensors comes out 0600
 
 
+@contextmanager
+def _removed_on_failure(tmp: Path):
+    """A half-written checkpoint or model folder does not outlive the failure (a full disk):
+    it is removed, and the error names the folder it was written into."""
+    try:
+        yield
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise with_filename(exc, tmp.parent) from None
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, Exception) and "no space left on device" in str(exc).lower():  # torch/safetensors' own errors
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp.parent)) from exc
+        raise
+
+
 def _replace_dir(tmp: Path, final: Path) -> None:
     if final.exists():
         shutil.rmtree(final)
@@ -76,15 +95,17 @@ def save_checkpoint(accelerator, model, tokenizer, root: Path, step: int, keep: 
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    export_hf(accelerator, model, tokenizer, tmp)
-    accelerator.save_state(str(tmp / "state"), safe_serialization=True)
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        from metaexamples.io import write_json
+    with _removed_on_failure(tmp):
+        export_hf(accelerator, model, tokenizer, tmp)
+        accelerator.save_state(str(tmp / "state"), safe_serialization=True)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            from metaexamples.io import write_json
 
-        files = {p.relative_to(tmp).as_posix(): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
-        write_json(tmp / META, {"step": step, "config": config, "files": files})
-        _replace_dir(tmp, final)
+            honour_umask(tmp / "state")  # accelerate writes its weight copies (LoRA, FSDP) 0600
+            files = {p.relative_to(tmp).as_posix(): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
+            write_json(tmp / META, {"step": step, "config": config, "files": files})
+            _replace_dir(tmp, final)
         for old in list_checkpoints(root)[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
@@ -97,9 +118,10 @@ def export_final(accelerator, model, tokenizer, folder: Path) -> None:
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
     accelerator.wait_for_everyone()
-    export_hf(accelerator, model, tokenizer, tmp)
-    if accelerator.is_main_process:
-        _replace_dir(tmp, folder)
+    with _removed_on_failure(tmp):
+        export_hf(accelerator, model, tokenizer, tmp)
+        if accelerator.is_main_process:
+            _replace_dir(tmp, folder)
     accelerator.wait_for_everyone()
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from metaexamples.errors import ConfigError
-from metaexamples.io import append_jsonl, read_jsonl, write_jsonl
+from metaexamples.io import append_jsonl, read_jsonl, write_text
 from metaexamples.training.checkpoint import (check_resumable, checkpoint_step, export_final, latest_checkpoint,
                                               load_state, remove_checkpoints, save_checkpoint,
                                               share_weights_with_hf_folder)
@@ -117,14 +117,57 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in text or "can't allocate memory" in text
 
 
-def _keep_metrics_up_to(path: Path, step: int) -> list[dict]:
-    """On resume, drop logged rows past the checkpoint (the resumed run logs them again);
-    return the rows kept."""
+def available_memory(device) -> int | None:
+    """Bytes this process can still allocate on `device`: free GPU memory, or the kernel's
+    MemAvailable on a CPU; None where neither can be read."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def activation_bytes(model_config, batch_size: int, width: int) -> int | None:
+    """A lower estimate of one micro-batch's activation memory in fp32 for a transformer
+    (Korthikanti et al. 2022: 34*s*b*h + 5*a*s^2*b bytes per layer in 16-bit; doubled for
+    fp32); None for a model without the usual config fields."""
+    fields = ("hidden_size", "num_hidden_layers", "num_attention_heads")
+    if model_config is None or any(not isinstance(getattr(model_config, f, None), int) for f in fields):
+        return None
+    h, layers, heads = (getattr(model_config, f) for f in fields)
+    return 2 * layers * batch_size * (34 * width * h + 5 * heads * width * width)
+
+
+def check_fits_in_memory(t, model_config, width: int, device) -> None:
+    """Refuse, in one line and before the first step, a micro-batch whose activations alone
+    exceed the memory left: on a CPU the kernel would otherwise kill the job without a word
+    once its pages are touched (an allocation failure is caught below as well)."""
+    need, free = activation_bytes(model_config, int(t.batch_size), width), available_memory(device)
+    if need is not None and free is not None and need > free:
+        raise ConfigError(oom_message(t, width) + f" (its activations need ~{need / 2**30:.1f} GiB, "
+                          f"{free / 2**30:.1f} GiB is available)")
+
+
+def oom_message(t, width: int) -> str:
+    return (f"train.batch_size: a micro-batch of {t.batch_size} x {width} tokens does not fit in memory; lower "
+            "train.batch_size (raise train.grad_accum to keep the effective batch) or the block size")
+
+
+def _keep_metrics_up_to(path: Path, step: int, key: str = "step") -> list[dict]:
+    """On resume, drop logged rows past the checkpoint (`row[key]` > step: the resumed run
+    logs them again); return the rows kept."""
     if not path.exists():
         return []
-    rows = [r for r in read_jsonl(path) if r.get("step", 0) <= step]
-    write_jsonl(path, rows)
-    return rows
+    rows = read_jsonl(path)  # a damaged line is one error naming the file and line
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines(keepends=True) if line.strip()]
+    kept = [i for i, r in enumerate(rows) if r.get(key, 0) <= step]
+    write_text(path, "".join(lines[i] for i in kept))  # the kept lines byte for byte, as first written
+    return [rows[i] for i in kept]
 
 
 def run_fingerprint(t, world: int) -> dict:
@@ -201,6 +244,9 @@ def train_loop(t, model, tokenizer, batches: BlockBatches, objective, run_dir: P
         if metrics_path.exists():
             metrics_path.unlink()  # a fresh start
     tokens_per_step = int(t.batch_size) * int(t.grad_accum) * world * batches.blocks.shape[1]
+    if progress.step < max_steps:
+        check_fits_in_memory(t, getattr(accelerator.unwrap_model(model).model, "config", None),
+                             batches.blocks.shape[1], accelerator.device)
 
     def record(row: dict) -> None:
         if main:
@@ -264,10 +310,7 @@ def train_loop(t, model, tokenizer, batches: BlockBatches, objective, run_dir: P
                 window_start = time.perf_counter()  # evaluation and saving are not training time
     except Exception as exc:  # noqa: BLE001 - re-raised; an OOM becomes a one-line error
         if _is_oom(exc):
-            raise ConfigError(
-                f"train.batch_size: a micro-batch of {t.batch_size} x {batches.blocks.shape[1]} tokens does not fit "
-                "in memory; lower train.batch_size (raise train.grad_accum to keep the effective batch) "
-                "or data.block_size") from None
+            raise ConfigError(oom_message(t, batches.blocks.shape[1])) from None
         raise
     finally:
         bar.close()

@@ -11,10 +11,13 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from metaexamples.data.corpus import _matching_files as matching_files
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Task, Verdict
 from metaexamples.tasks.grammar.config import ConditionConfig, CorpusConfig, DataConfig, GrammarConfig
 from metaexamples.tasks.grammar.languages import REGISTRY as LANGUAGES
+from metaexamples.tasks.grammar.languages import available as available_languages
+from metaexamples.tasks.grammar.languages import make_language
 from metaexamples.tasks.grammar.lengths import check_eval_lengths
 
 PPL_COLUMNS = [  # (header, results key); the reference report's columns first
@@ -118,6 +121,7 @@ class GrammarTask(Task):
         check_key(dec.seed_symbols >= 0, "decoding.seed_symbols", f"must be >= 0, got {dec.seed_symbols}")
         check_key(dec.seed_symbols < g.max_len, "decoding.seed_symbols",
                   f"({dec.seed_symbols}) must be < grammar.max_len ({g.max_len})")
+        _check_lengths_and_corpus(cfg)
 
     # -- data -----------------------------------------------------------------------------
     def prepare_data(self) -> Path:
@@ -242,3 +246,18 @@ def check_symbols(tokenizer, model, bundle) -> None:
 
 
 __all__ = ["GrammarTask", "check_symbols"]
+
+
+def _check_lengths_and_corpus(cfg) -> None:
+    """Before any stage, what the data stage would refuse only after starting: a length
+    distribution with no weight on a length the language has (or a grammar with no valid
+    length in [min_len, max_len]), and text files that do not exist."""
+    g = cfg.grammar
+    if g.name in available_languages():  # an unknown name is the data stage's line
+        language = make_language(g, int(cfg.data.num_symbols))
+        check_key(len(language.valid_lengths()) > 0, "grammar.max_len",
+                  f"grammar={g.name} has no string with a length in [grammar.min_len, grammar.max_len] = "
+                  f"[{g.min_len}, {g.max_len}] (e.g. its lengths are even); widen the range")
+        language._checked_length_table()
+    if cfg.corpus.name == "text_files":
+        matching_files(cfg.corpus)

@@ -101,6 +101,7 @@ class ProceduralTask(Task):
                   f"task=procedural does not read it; set task.max_new_tokens={dec.get('max_new_tokens')} instead")
         check_key(dec.seed_symbols == 0, "decoding.seed_symbols",
                   "the grammar task's setting; task=procedural has none")
+        _check_nonempty(t)
         if t.sandbox == "bubblewrap":  # asked for explicitly: refuse now, not after training
             from metaexamples.sandbox import Sandbox
 
@@ -223,3 +224,11 @@ class ProceduralTask(Task):
 
 
 __all__ = ["ProceduralTask"]
+
+
+def _check_nonempty(t) -> None:
+    """Settings under which eval_verify would evaluate or report nothing."""
+    check_key(len(t.eval_splits) > 0, "task.eval_splits", "is empty: eval_verify would evaluate nothing; "
+              "e.g. task.eval_splits=[test,ood]")
+    check_key(len(t.pass_k) > 0, "task.pass_k", "is empty: no pass@k would be reported; e.g. task.pass_k=[1]")
+    check_key(t.show_failures >= 0, "task.show_failures", f"must be >= 0, got {t.show_failures}")
