@@ -217,7 +217,7 @@ def test_grammar_novelty_counts_the_loops_own_selections_as_seen(grammar_run, co
         novel = [v for v in valid if v not in seen and v not in task.bundle.train_strings]
         assert rows[it]["heldout/novel_valid"] == len(novel)
     # The final model's eval_gen counts them as known too (<run>/trained_on.jsonl, the union).
-    from metaexamples.methods import trained_on
+    from metaexamples.evaluation.trained_on import trained_on
 
     assert {tuple(x) for x in trained_on(grammar_run)} == seen
     gen_samples = read_jsonl(grammar_run / "eval_gen" / "samples.jsonl")

@@ -169,7 +169,7 @@ def run_eval_sets(cfg, task, model, tokenizer, run_dir: Path, tracker) -> dict:
     stop = task.sampling(cfg.decoding).stop_ids
     done = rollouts(model, tokenizer, task, problems, n, cfg.decoding, seed=int(cfg.seed) + 7919,
                     batch_size=int(e.gen_batch_size))
-    from metaexamples.methods import trained_on
+    from metaexamples.evaluation.trained_on import trained_on
 
     train_outputs = task.known_outputs(trained_on(run_dir))  # None: the task has no novelty
     rows = []

@@ -44,8 +44,9 @@ from omegaconf import OmegaConf
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.evaluation.metrics import verified_metrics
 from metaexamples.evaluation.rollout import Rollout, novel_flags, rollout_rows, rollouts
+from metaexamples.evaluation.trained_on import TRAINED_ON
 from metaexamples.io import append_jsonl, file_sha256, read_json, read_jsonl, write_json, write_jsonl
-from metaexamples.methods import TRAINED_ON, Method
+from metaexamples.methods import Method
 from metaexamples.methods.curriculum import Curriculum, CurriculumConfig, check_curriculum
 from metaexamples.methods.ei_selection import (check_config_options, check_options, fine_tune_steps, select_diverse,
                                                selection_key, uses_diversity_options, with_replay)

@@ -574,7 +574,7 @@ def rewarded_from_file(path: Path, up_to: int) -> list:
 
 def write_trained_on(run_dir: Path, rewarded: list) -> None:
     from metaexamples.io import write_jsonl
-    from metaexamples.methods import TRAINED_ON
+    from metaexamples.evaluation.trained_on import TRAINED_ON
 
     unique = list({repr(x): x for x in rewarded}.values())
     write_jsonl(Path(run_dir) / TRAINED_ON, [{"extracted": x} for x in unique])
@@ -593,9 +593,11 @@ def rollout_metrics(task, done, rewarded: list) -> dict:
 def _fingerprint(job_cfg, world: int) -> dict:
     """What decides a polychromic run's result (the job's config: task, model, method, train,
     seed), stored in each checkpoint and compared on resume, as for SFT."""
+    from metaexamples.schemas import result_config
     from metaexamples.training.loop import run_fingerprint
 
-    return run_fingerprint(job_cfg.train, world)
+    job = result_config(job_cfg) if "task" in job_cfg and "seed" in job_cfg else None
+    return run_fingerprint(job_cfg.train, world, job)
 
 
 def _check_warm_start(m) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from metaexamples.methods import Method
+from metaexamples.schemas import result_config
 from metaexamples.training import apply_lora, train_loop
 
 
@@ -36,4 +37,4 @@ class SFT(Method):
         model, tokenizer = load_trainable(cfg, task)
         batches, objective = task.sft_setup(model, tokenizer, cfg)  # default: BlockBatches, CausalLMLoss
         return train_loop(t, model, tokenizer, batches, objective, run_dir, tracker,
-                          monitor=task.monitor(int(t.batch_size), int(t.eval_batches)))
+                          monitor=task.monitor(int(t.batch_size), int(t.eval_batches)), job=result_config(cfg))

@@ -170,15 +170,14 @@ def _keep_metrics_up_to(path: Path, step: int, key: str = "step") -> list[dict]:
     return [rows[i] for i in kept]
 
 
-def run_fingerprint(t, world: int) -> dict:
-    """What decides the trained model (stored in each checkpoint, compared on resume): the
-    job's result config (schemas.result_config) when `t` is the train node of a job's config,
-    with `t` itself (the train settings this loop runs with) and the number of processes."""
-    from metaexamples.schemas import result_config, train_result_config
+def run_fingerprint(t, world: int, job: dict | None = None) -> dict:
+    """What decides the trained model (stored in each checkpoint, compared on resume): `job`
+    (the job's result config, schemas.result_config, from the method that runs the loop; None
+    for a loop inside a method, whose own config is compared by the method), the train
+    settings this loop runs with, and the number of processes."""
+    from metaexamples.schemas import train_result_config
 
-    root = t._get_root() if hasattr(t, "_get_root") else None  # noqa: SLF001 - the job config holding t
-    job = result_config(root) if root is not None and root is not t and "task" in root and "seed" in root else {}
-    return {**job, "train": train_result_config(t), "world_size": world}
+    return {**(job or {}), "train": train_result_config(t), "world_size": world}
 
 
 def _duration(seconds: float) -> str:
@@ -196,10 +195,12 @@ def total_steps(t, n_rows: int, world: int) -> int:
 
 
 def train_loop(t, model, tokenizer, batches: BlockBatches, objective, run_dir: Path, tracker,
-               monitor=None) -> dict:
+               monitor=None, job: dict | None = None) -> dict:
     """Train `model` with `objective(model)` (an nn.Module whose forward(*batch) is the loss)
     on `batches`, under the train config `t`. `monitor(prepared_objective, accelerator)`, if
-    given, evaluates every t.eval_steps. Returns the train section of results.json."""
+    given, evaluates every t.eval_steps. `job`: the job's result config, stored in each
+    checkpoint and compared on resume (run_fingerprint). Returns the train section of
+    results.json."""
     from tqdm.auto import tqdm
 
     accelerator = make_accelerator(t)
@@ -218,7 +219,7 @@ def train_loop(t, model, tokenizer, batches: BlockBatches, objective, run_dir: P
     run_dir = Path(run_dir)
     ckpt_root, metrics_path = run_dir / "checkpoints", run_dir / "train" / "metrics.jsonl"
     world = accelerator.num_processes
-    fingerprint = run_fingerprint(t, world)
+    fingerprint = run_fingerprint(t, world, job)
     resumed_from = None
     last_row: dict = {}
     eval_row: dict = {}

@@ -29,7 +29,7 @@ from metaexamples.evaluation import plots
 from metaexamples.evaluation.decoding import check_decoding, default_max_new_tokens
 from metaexamples.evaluation.sampling import sample_completions
 from metaexamples.io import write_json, write_jsonl
-from metaexamples.methods import trained_on
+from metaexamples.evaluation.trained_on import trained_on
 from metaexamples.tasks.grammar.constraints import make_constraint
 from metaexamples.tasks.grammar.lengths import bucket_label, bucket_language, eval_buckets
 from metaexamples.tasks.grammar.metrics import FAILURE_KINDS, generation_metrics
