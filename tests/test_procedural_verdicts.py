@@ -90,7 +90,7 @@ def test_programs_right_only_on_the_shown_input_are_shown_only(program_cfg, defa
          "shown_only"),
         (arith, reference, "correct"),
         (balanced, f"```python\n{balanced['solution']}```", "correct"),
-        (rpn, f"```python\n{rpn['solution']}```", "shown_only"),  # the trace of this one expression
+        (rpn, f"```python\n{rpn['solution']}```", "correct"),
         (arith, "def solve(expression):\n    return 1\n", "wrong_answer"),
     ]
     got = verify_texts(program_cfg.task, [c[0] for c in cases], [c[1] for c in cases])

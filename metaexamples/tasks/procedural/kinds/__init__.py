@@ -5,12 +5,13 @@ generates plain-dict problems with an exact reference answer and a reference pro
 
     {"id": "arithmetic-d3-00017", "kind": "arithmetic", "difficulty": 3,
      "question": "2 + 3 * 4", "answer": "14", "input": "2 + 3 * 4",
-     "solution": "def solve(expression):\\n    a = 3 * 4\\n    b = 2 + a\\n    return b\\n",
+     "solution": "def solve(expression):\\n    tokens = ...",
      "meta": {...},
      "hidden": [{"input": "7 - 5 * 2", "answer": "-3"}, ...]}
 
 `answer` is canonical: an integer in decimal, or "True" / "False". `solution`, run as `exec` and
-then `solve(input)`, returns exactly the answer (an int, or a bool for brackets). `hidden` (added
+then `solve(input)`, returns exactly the answer (an int, or a bool for brackets); it is the kind's
+general algorithm, the same for every problem, so it is right on the hidden inputs too. `hidden` (added
 by the splits, `Kind.hidden_tests`) holds the inputs a program answer is also run on and that the
 prompt never shows.
 """
@@ -116,34 +117,6 @@ def tree_value(tree: tuple) -> int:
     return _APPLY[tree[1]](tree_value(tree[2]), tree_value(tree[3]))
 
 
-def _var_name(i: int) -> str:
-    return "abcdefghijklmnopqrtuvwxyz"[i] if i < 25 else f"v{i}"  # no "s": brackets' argument
-
-
-def trace_program(tree: tuple, arg_name: str) -> str:
-    """The straight-line evaluation of `tree`: one assignment per operation, in evaluation order
-    (left operand, right operand, then the operator), as `def solve(<arg_name>): ...`."""
-    lines: list[str] = []
-
-    def walk(t: tuple) -> str:
-        tag = t[0]
-        if tag == "n":
-            return str(t[1])
-        if tag == "neg":
-            x = walk(t[1])
-            expr = f"-{x}"
-        else:
-            left = walk(t[2])
-            right = walk(t[3])
-            expr = f"{left} {t[1]} {right}"
-        name = _var_name(len(lines))
-        lines.append(f"    {name} = {expr}\n")
-        return name
-
-    result = walk(tree)
-    return f"def solve({arg_name}):\n" + "".join(lines) + f"    return {result}\n"
-
-
 def tree_ops(tree: tuple) -> int:
     """Number of binary operators."""
     if tree[0] == "n":
@@ -180,4 +153,4 @@ def get_kind(name: str, key: str = "task.kind") -> Kind:
     return KINDS[name]
 
 
-__all__ = ["KINDS", "Kind", "available", "canonical_answer", "get_kind", "trace_program", "tree_value"]
+__all__ = ["KINDS", "Kind", "available", "canonical_answer", "get_kind", "tree_value"]
