@@ -112,7 +112,8 @@ def test_shown_only_flows_into_the_verdict_counts():
 @pytest.mark.parametrize("text, expected", [
     ("I have no idea.", None), ("This is not true", "False"), ("It isn't balanced", "False"),
     ("It is not a balanced string.", "False"), ("It is not unbalanced", "True"), ("Not false.", "True"),
-    ("No.", "False"), ("No, it is balanced", "True"), ("There are no unmatched brackets, so it is balanced", "True"),
+    ("No.", "False"), ("No\nThe last bracket is left open", "False"), ("No rainbow", None),
+    ("No, it is balanced", "True"), ("There are no unmatched brackets, so it is balanced", "True"),
     ("Maybe true", None), ("It could be balanced", None), ("I'm not sure, probably False", None),
     ("True or False", None), ("balanced or not", None), ("I don\u2019t know", None),
     ("The answer is True, not False", "True"),

@@ -21,7 +21,7 @@ _MARKER = re.compile(r"answer\s*:", re.IGNORECASE)
 # digits with optional thousands commas, optional decimals; not followed by a word character.
 _NUMBER = re.compile(r"(?<![\w.])([-+]?)(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?!\w)")
 # yes/no count only standing alone ("No." is an answer, "no idea" and "no closing bracket" are not)
-_BOOL_WORD = re.compile(r"\b(imbalanced|unbalanced|balanced|true|false|(?:yes|no)(?!\s*[a-z]))\b", re.IGNORECASE)
+_BOOL_WORD = re.compile(r"\b(imbalanced|unbalanced|balanced|true|false|(?:yes|no)(?![ \t]*[a-z]))\b", re.IGNORECASE)
 _TRUE_WORDS = {"balanced", "true", "yes"}
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+.-]*)[^\n]*\n(.*?)(?:^[ \t]*```|\Z)", re.DOTALL | re.MULTILINE)
 _DEF_SOLVE = re.compile(r"^[ \t]*def[ \t]+solve[ \t]*\(", re.MULTILINE)
@@ -46,7 +46,7 @@ def extract_direct(text: str, kind: str, question: str | None = None) -> str | N
        "so", "and", ...). Integer kinds: the last remaining number ("-14", "1,234", "14.0" ->
        "14"; a non-integral "3.5" is returned as is and so never matches; "14, not 15" -> "14").
        brackets: the last truth word, true/false, balanced/unbalanced/imbalanced, or yes/no
-       standing alone (followed by punctuation or the end: "no idea" is not an answer), read
+       standing alone (followed by punctuation, a line break or the end: "no idea" is not an answer), read
        through a negation ("not true", "isn't balanced" -> "False"; "not unbalanced" -> "True").
     4. A hedge in the searched part makes it no answer: maybe, perhaps, possibly, probably, might,
        could be, not sure, unsure, no idea, don't know, not certain, uncertain, can't tell/say/
