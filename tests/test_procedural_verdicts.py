@@ -166,6 +166,15 @@ def test_kinds_and_bracket_answers_are_evenly_shared_in_every_split(default_spli
         assert max(cells.values()) - min(cells.values()) <= 1, (split, cells)
 
 
+@pytest.mark.parametrize("n", [10, 30, 31, 100])
+def test_small_splits_are_even_to_one_problem(n):
+    test = make_splits(KINDS3, [1, 3], None, {"test": n}, seed=1)["test"]
+    kinds = Counter(r["kind"] for r in test)
+    assert max(kinds.values()) - min(kinds.values()) <= 1
+    answers = Counter(r["answer"] for r in test if r["kind"] == "brackets")
+    assert abs(answers["True"] - answers["False"]) <= 1, answers
+
+
 def test_a_changed_split_format_is_not_read_from_an_old_cache(compose_cfg, tokenizer, tmp_path, monkeypatch):
     import metaexamples.tasks.procedural as procedural
 

@@ -119,15 +119,19 @@ def _allocate(n: int, parts: list, rng: random.Random) -> dict:
 
 def _quotas(want: int, names: list[str], lo: int, hi: int, rng: random.Random) -> dict[tuple, int]:
     """Problems per (kind, difficulty, answer) stratum: kinds uniform, then difficulties uniform
-    within a kind, then, for kinds with bool answers, half of each answer (answer None: any)."""
+    within a kind, then, for kinds with bool answers, half of each answer in every cell and over
+    the kind (to one problem; answer None: any)."""
     out: dict[tuple, int] = {}
     for kind, n_kind in _allocate(want, names, rng).items():
-        for d, n_cell in _allocate(n_kind, list(range(lo, hi + 1)), rng).items():
+        answers = rng.sample(["True", "False"], 2)  # which answer an odd cell's extra problem has, alternating,
+        for d, n_cell in _allocate(n_kind, list(range(lo, hi + 1)), rng).items():  # so the kind is even too
             if get_kind(kind).capacity_by_answer(d) is None:
                 out[(kind, d, None)] = n_cell
-            else:
-                for answer, n in _allocate(n_cell, ["True", "False"], rng).items():
-                    out[(kind, d, answer)] = n
+                continue
+            out[(kind, d, answers[0])] = n_cell - n_cell // 2
+            out[(kind, d, answers[1])] = n_cell // 2
+            if n_cell % 2:
+                answers.reverse()
     return out
 
 
