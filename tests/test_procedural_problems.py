@@ -102,13 +102,11 @@ def test_arithmetic_answers_match_python_eval(d):
         assert depth <= p["max_depth"] and depth == problem["meta"]["depth"]
         if not p["p_unary"]:
             assert not re.search(r"-[\d(]", q), q  # binary minus only, always followed by a space
-        # reference program: straight line, one statement per operation, returns the answer
+        # reference program: the general evaluator (the same for every problem), returns the answer
         value = _run(problem)
         assert type(value) is int and value == int(problem["answer"])
         assert answer_matches(value, problem)
-        body = problem["solution"].splitlines()
-        assert body[0] == "def solve(expression):" and body[-1].startswith("    return ")
-        assert len(body) - 2 == n_binops + q.count("-(")
+        assert problem["solution"] == KINDS["arithmetic"].generate(random.Random(0), 1, 0)["solution"]
 
 
 def test_arithmetic_uses_parentheses_and_unary_minus_where_allowed():
@@ -157,7 +155,7 @@ def test_rpn_answers_match_an_independent_stack_evaluator(d):
         assert _rpn_max_stack(q) <= p["max_stack"] and _rpn_max_stack(q) == problem["meta"]["stack_depth"]
         value = _run(problem)
         assert type(value) is int and answer_matches(value, problem)
-        assert len(problem["solution"].splitlines()) == p["n_ops"] + 2
+        assert problem["solution"] == KINDS["rpn"].generate(random.Random(0), 1, 0)["solution"]  # general
 
 
 def test_rpn_capacity():
@@ -208,9 +206,13 @@ def test_brackets_answers_and_edits(d):
         assert set(hows) == {"balanced", "substitution", "insertion", "deletion", "swap", "random"}
 
 
-def test_brackets_capacity_is_exactly_the_reachable_strings():
+def test_brackets_capacity_is_exactly_the_reachable_strings(monkeypatch):
     k = KINDS["brackets"]
-    # difficulty 1: "()"-length balanced strings, their edits, random strings of length 2
+    assert k.capacity(10) is None
+    assert k.capacity_by_answer(1) == {"True": 648, "False": k.capacity(1) - 648}  # 8 long, 2 deep
+    # a small table row, enumerable by hand: "()"-length balanced strings, their edits, random
+    # strings of length 2
+    monkeypatch.setitem(DIFFICULTY["brackets"], 1, {"length": 2, "max_depth": 1})
     chars = "()[]{}"
     strings = lambda n: {"".join(t) for t in itertools.product(chars, repeat=n)}  # noqa: E731
     # every length-2 string (balanced ones are one deep; the rest come as random strings), the
@@ -219,7 +221,6 @@ def test_brackets_capacity_is_exactly_the_reachable_strings():
     assert k.capacity(1) == len(expected) == 90
     drawn = {p["question"] for p in _problems("brackets", 1, 20000)}
     assert drawn == expected
-    assert k.capacity(10) is None
 
 
 # splits ----------------------------------------------------------------------------------------
@@ -262,8 +263,15 @@ def test_splits_deterministic_in_the_seed():
 
 
 def test_splits_can_take_every_distinct_problem_of_a_small_range():
-    splits = make_splits(["brackets"], (1, 1), None, {"test": 40, "train": 50}, seed=0)
-    assert len({p["question"] for v in splits.values() for p in v}) == 90
+    splits = make_splits(["rpn"], (1, 1), None, {"test": 100, "train": 200}, seed=0)
+    assert len({p["question"] for v in splits.values() for p in v}) == 300
+
+
+def test_splits_give_up_where_the_capacity_is_unknown(monkeypatch):
+    monkeypatch.setattr(type(KINDS["rpn"]), "capacity", lambda self, d: None)
+    with pytest.raises(ConfigError, match=r"^task.n_test: asked for 301 problems, 301 of them of kind rpn at "
+                                          r"difficulty 1, but found only 300 distinct ones \(gave up after"):
+        make_splits(["rpn"], (1, 1), None, {"test": 301}, seed=0)
 
 
 @pytest.mark.parametrize("args, key", [
@@ -278,13 +286,14 @@ def test_splits_can_take_every_distinct_problem_of_a_small_range():
     ((["rpn"], (2, 4), None, {"ood": 1}), "task.ood_difficulty:"),
     ((["rpn"], (2, 4), None, {"train": -1}), "task.n_train:"),
     ((["rpn"], (2, 4), None, {"tset": 1}), "task.n_tset:"),
-    ((["brackets"], (1, 1), None, {"test": 500}),
-     "task.n_test: asked for 500 problems but difficulty [1, 1] of kind brackets allows only 90 distinct ones"),
-    ((["brackets"], (1, 1), None, {"test": 60, "val": 31}), "task.n_val:"),
+    ((["brackets"], (1, 1), None, {"test": 1400}),
+     "task.n_test: asked for 1400 problems, 700 of them of kind brackets at difficulty 1 with answer True, "
+     "but it allows only 648 distinct ones"),
+    ((["rpn"], (1, 1), None, {"test": 200, "val": 101}),
+     "task.n_val: asked for 101 problems, 101 of them of kind rpn at difficulty 1, but it allows only 300 "
+     "distinct ones (200 of them already in test)"),
     ((["arithmetic", "rpn"], (1, 1), None, {"train": 601}), "task.n_train:"),
     ((["rpn"], (1, 1), [2, 2], {"ood": 9001}), "task.n_ood:"),
-    # capacity summed over cells overcounts (d1 insertions = d2 deletions): found by giving up
-    ((["brackets"], (1, 2), None, {"val": 1880}), "task.n_val:"),
 ])
 def test_bad_input_is_a_one_line_config_error_naming_the_key(args, key):
     with pytest.raises(ConfigError) as err:

@@ -48,7 +48,7 @@ def test_data_is_cached_byte_identical_and_disjoint(compose_cfg, tokenizer, task
 
 def test_sft_data_scores_only_the_target(task):
     data = task.sft_data()
-    assert data.blocks.shape == data.labels.shape and data.blocks.shape[1] == 256
+    assert data.blocks.shape == data.labels.shape and data.blocks.shape[1] == 512
     row = task.rows("train")[0]
     prompt = task.prompt_ids(row)
     first = data.blocks[0].tolist()
@@ -95,6 +95,12 @@ def test_smoke_default_model_writes_completions_that_recompute_the_metrics(smoke
         recomputed = sum(pass_at_k(len(v), sum(v), 4) for v in by_id.values()) / len(by_id)
         assert verify[split]["pass@4"] == pytest.approx(recomputed)
         assert sum(verify[split]["verdicts"].values()) == len(part)
+        baseline = verify[split]["baseline"]  # the best constant answer per kind, beside the model
+        for kind, entry in baseline["by_kind"].items():
+            mine = [r["reward"] for r in part if r["kind"] == kind]
+            assert entry["model_accuracy"] == pytest.approx(sum(mine) / len(mine))
+            expected = {r["id"]: r["expected"] for r in part if r["kind"] == kind}
+            assert entry["accuracy"] == max(list(expected.values()).count(a) for a in expected.values()) / len(expected)
     record = read_run(offline_run_dir(smoke_run))
     assert record["run"]["name"] == "procedural-all-direct-smollm2_135m"
     assert record["summary"]["verify/test/accuracy"] == pytest.approx(verify["test"]["accuracy"])
@@ -145,10 +151,10 @@ def test_split_too_large_for_the_difficulty_is_one_line_and_leaves_nothing(compo
     from metaexamples.errors import ConfigError
 
     cfg = compose_cfg(["task=procedural", "task.kind=brackets", "task.difficulty=[1,1]", "task.ood_difficulty=[2,2]",
-                       "task.n_test=500"], cache_dir=tmp_path)
+                       "task.n_test=1400"], cache_dir=tmp_path)
     with pytest.raises(ConfigError) as info:
         make_task(cfg, tokenizer, tmp_path).prepare_data()
-    assert str(info.value).startswith("task.n_test") and "90" in str(info.value)
+    assert str(info.value).startswith("task.n_test") and "648" in str(info.value)  # balanced strings of 8
     assert not (tmp_path / "data").exists() or not list((tmp_path / "data").iterdir())  # nothing half written
 
 

@@ -16,18 +16,20 @@ from pathlib import Path
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Task, Verdict
 from metaexamples.tasks.procedural.config import ProceduralConfig
+from metaexamples.tasks.procedural.kinds import available
 
 SPLITS = ("train", "val", "test", "ood")
-DATA_FORMAT = 1  # bump when the generated problems change for the same config
+DATA_FORMAT = 2  # bump when the generated problems change for the same config (2: hidden inputs, exact shares)
 KIND_CHOICES = ("arithmetic", "rpn", "brackets", "all")
-VERDICTS = ("correct", "wrong_answer", "no_answer", "no_code", "syntax_error", "runtime_error", "timeout",
-            "memory", "output_limit", "forbidden")
+VERDICTS = ("correct", "shown_only", "wrong_answer", "no_answer", "no_code", "syntax_error", "runtime_error",
+            "timeout", "memory", "output_limit", "forbidden")
 
 REPORT_COLUMNS = [
     ("Run", "run"), ("Kind", "kind"), ("Answer", "answer"), ("Model", "model"), ("Seed", "seed"),
-    ("Test Acc", "verify.test.accuracy"), ("pass@1", "verify.test.pass@1"), ("pass@5", "verify.test.pass@5"),
+    ("Test Acc", "verify.test.accuracy"), ("Const Acc", "verify.test.baseline.accuracy"), ("pass@1", "verify.test.pass@1"), ("pass@5", "verify.test.pass@5"),
     ("pass@10", "verify.test.pass@10"), ("OOD Acc", "verify.ood.accuracy"), ("OOD pass@10", "verify.ood.pass@10"),
-    ("Correct", "verify.test.verdicts.correct"), ("Wrong", "verify.test.verdicts.wrong_answer"),
+    ("Correct", "verify.test.verdicts.correct"), ("Shown Only", "verify.test.verdicts.shown_only"),
+    ("Wrong", "verify.test.verdicts.wrong_answer"),
     ("No Answer", "verify.test.verdicts.no_answer"), ("No Code", "verify.test.verdicts.no_code"),
     ("Syntax", "verify.test.verdicts.syntax_error"), ("Runtime", "verify.test.verdicts.runtime_error"),
     ("Timeout", "verify.test.verdicts.timeout"), ("Memory", "verify.test.verdicts.memory"),
@@ -41,8 +43,11 @@ class ProceduralTask(Task):
     has_verifier = True
     eval_stages = {"eval_verify": "verify"}
     report_tables = [ReportTable("Procedural Problems", "verify", REPORT_COLUMNS)]
-    summary_keys = [("test accuracy", "verify.test.accuracy"), ("test pass@1", "verify.test.pass@1"),
-                    ("test pass@10", "verify.test.pass@10"), ("ood accuracy", "verify.ood.accuracy")]
+    summary_keys = [("test accuracy", "verify.test.accuracy"),
+                    ("test best constant answer", "verify.test.baseline.accuracy"), ("test pass@1", "verify.test.pass@1"),
+                    ("test pass@10", "verify.test.pass@10"), ("ood accuracy", "verify.ood.accuracy"),
+                    *[(f"test {k} {label}", f"verify.test.baseline.by_kind.{k}.{v}") for k in available()
+                      for label, v in (("accuracy", "model_accuracy"), ("best constant", "accuracy"))]]
 
     def __init__(self, cfg, tokenizer=None, cache: Path | None = None) -> None:
         super().__init__(cfg, tokenizer, cache)
@@ -114,8 +119,6 @@ class ProceduralTask(Task):
                 "ood_difficulty": list(t.ood_difficulty), "sizes": self.sizes(), "seed": int(self.cfg.seed)}
 
     def kinds(self) -> list[str]:
-        from metaexamples.tasks.procedural.kinds import available
-
         return available() if self.cfg.task.kind == "all" else [self.cfg.task.kind]
 
     def sizes(self) -> dict[str, int]:

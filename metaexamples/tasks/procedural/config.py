@@ -19,7 +19,7 @@ class ProceduralConfig(TaskConfig):
     n_test: int = 100
     n_ood: int = 100
     prompt_format: str = "auto"  # auto (chat template for model.chat models) | chat | plain
-    block_size: int = 256  # warm-start SFT: prompt+target pairs packed into blocks of this many tokens
+    block_size: int = 512  # warm-start SFT: prompt+target pairs packed into blocks (an arithmetic program: ~330 tokens)
     # evaluation (stage eval_verify)
     eval_splits: List[str] = field(default_factory=lambda: ["test", "ood"])
     n_samples: int = 10  # samples per problem (pass@k needs n >= k)

@@ -11,6 +11,9 @@ Columns per kind:
   `max_stack` deep.
 - brackets: balanced strings of `length` characters over ()[]{} nested at most `max_depth` deep;
   the unbalanced ones are edits of those (length +-1 for insertions / deletions) or random strings.
+  Difficulty 1 is 8 characters, not 2: the splits hold half balanced problems in every
+  (kind, difficulty) cell, so each difficulty needs hundreds of distinct balanced strings (8
+  characters, 2 deep: 648; 2 characters: 3).
 """
 
 from __future__ import annotations
@@ -37,16 +40,16 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
 #        |------------ arithmetic -------------|  |------ rpn ------|  |- brackets -|
 #  d       ops  operand  depth  unary             ops  operand stack     len  depth
 _ROWS: tuple[tuple, ...] = (
-    (1,     1,      9,     0,    0.0,              1,      9,    2,       2,    1),
-    (2,     2,      9,     1,    0.0,              2,      9,    2,       4,    2),
-    (3,     2,     20,     1,    0.1,              2,     20,    3,       6,    2),
-    (4,     3,     20,     1,    0.1,              3,     20,    3,       8,    3),
-    (5,     3,     50,     2,    0.1,              4,     50,    3,      10,    3),
-    (6,     4,     50,     2,    0.2,              5,     50,    4,      12,    4),
-    (7,     5,     99,     2,    0.2,              6,     99,    4,      16,    4),
-    (8,     6,     99,     3,    0.2,              7,     99,    5,      20,    5),
-    (9,     7,    200,     3,    0.2,              8,    200,    5,      24,    6),
-    (10,    8,    999,     4,    0.2,             10,    999,    6,      30,    8),
+    (1,     1,      9,     0,    0.0,              1,      9,    2,       8,    2),
+    (2,     2,      9,     1,    0.0,              2,      9,    2,      10,    2),
+    (3,     2,     20,     1,    0.1,              2,     20,    3,      12,    3),
+    (4,     3,     20,     1,    0.1,              3,     20,    3,      14,    3),
+    (5,     3,     50,     2,    0.1,              4,     50,    3,      16,    4),
+    (6,     4,     50,     2,    0.2,              5,     50,    4,      18,    4),
+    (7,     5,     99,     2,    0.2,              6,     99,    4,      20,    5),
+    (8,     6,     99,     3,    0.2,              7,     99,    5,      24,    5),
+    (9,     7,    200,     3,    0.2,              8,    200,    5,      28,    6),
+    (10,    8,    999,     4,    0.2,             10,    999,    6,      32,    8),
 )
 
 assert [r[0] for r in _ROWS] == list(range(MIN_DIFFICULTY, MAX_DIFFICULTY + 1))

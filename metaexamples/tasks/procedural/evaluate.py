@@ -7,6 +7,14 @@ Definitions (results.json `verify.<split>`):
                    estimator), n = task.n_samples, c = correct samples of the problem
   verdicts         samples per verdict kind
   by_kind_difficulty  {kind: {difficulty: accuracy}}
+  baseline         the best constant answer per kind, judged by the verifier's rule, beside the
+                   model: {"accuracy": a reply of each kind's best constant to every problem,
+                   "by_kind": {kind: {"answer", "accuracy", "model_accuracy"}}}; the constant is
+                   the kind's most frequent answer in the split (ties: the first in sort order),
+                   so no constant does better on it. Program answers: a constant program is
+                   correct only where the shown and every hidden answer equal it (never, as
+                   the hidden answers are drawn); "accuracy_on_shown_input" is what it would
+                   score on the shown input alone.
   examples         up to task.show_failures failed completions per verdict kind
 Writes run_dir/eval_verify/completions.jsonl (one row per sample: split, problem id, kind,
 difficulty, sample index, expected answer, completion text, extracted answer, verdict,
@@ -16,7 +24,7 @@ reward, log-probability) and metrics.json, so every figure can be recomputed.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from metaexamples.evaluation.metrics import verified_metrics
@@ -44,6 +52,33 @@ def split_metrics(rows: list[dict], ks: list[int], show: int) -> dict:
     }
 
 
+def constant_baseline(problems: list[dict], rows: list[dict], answer_format: str) -> dict:
+    """The best constant answer per kind over `problems` (split rows, with "hidden" for
+    programs) beside the model's accuracy per kind in the completion `rows`."""
+    by_kind: dict[str, list[dict]] = defaultdict(list)
+    for p in problems:
+        by_kind[p["kind"]].append(p)
+    model: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        model[r["kind"]].append(r["reward"])
+    out: dict = {"by_kind": {}}
+    right_total = 0
+    for kind, ps in sorted(by_kind.items()):
+        counts = Counter(p["answer"] for p in ps)
+        best = min(counts, key=lambda a: (-counts[a], a))
+        right = counts[best]
+        entry = {"answer": best}
+        if answer_format == "program":
+            entry["accuracy_on_shown_input"] = right / len(ps)
+            right = sum(p["answer"] == best and all(t["answer"] == best for t in p["hidden"]) for p in ps)
+        entry["accuracy"] = right / len(ps)
+        entry["model_accuracy"] = sum(model[kind]) / len(model[kind]) if model[kind] else None
+        out["by_kind"][kind] = entry
+        right_total += right
+    out["accuracy"] = right_total / len(problems) if problems else 0.0
+    return out
+
+
 def run_eval_verify(task, model, run_dir: Path, tracker) -> dict:
     from metaexamples.evaluation.rollout import rollouts
 
@@ -54,7 +89,8 @@ def run_eval_verify(task, model, run_dir: Path, tracker) -> dict:
                      "decoding": cfg.decoding.name, "max_new_tokens": task.sampling(cfg.decoding).max_new_tokens}
     all_rows: list[dict] = []
     for split in t.eval_splits:
-        done = rollouts(model, task.tokenizer, task, task.problems(split), n, cfg.decoding, seed=int(cfg.seed),
+        problems = task.problems(split)
+        done = rollouts(model, task.tokenizer, task, problems, n, cfg.decoding, seed=int(cfg.seed),
                         batch_size=int(cfg.eval.gen_batch_size))
         rows = [{"split": split, "id": r.problem.id, "kind": r.problem.meta["kind"],
                  "difficulty": r.problem.meta["difficulty"], "sample": r.sample,
@@ -62,10 +98,12 @@ def run_eval_verify(task, model, run_dir: Path, tracker) -> dict:
                  "extracted": r.verdict.extracted, "verdict": r.verdict.kind, "reward": r.verdict.reward,
                  "logprob": r.logprob} for r in done]
         section[split] = split_metrics(rows, ks, int(t.show_failures))
+        section[split]["baseline"] = constant_baseline([p.meta["row"] for p in problems], rows, t.answer)
         all_rows += rows
         m = section[split]
-        log.info("eval_verify %s: accuracy %.3f, %s, verdicts %s", split, m["accuracy"],
-                 ", ".join(f"pass@{k} {m[f'pass@{k}']:.3f}" for k in ks), m["verdicts"])
+        log.info("eval_verify %s: accuracy %.3f (best constant answer per kind %.3f), %s, verdicts %s", split,
+                 m["accuracy"], m["baseline"]["accuracy"], ", ".join(f"pass@{k} {m[f'pass@{k}']:.3f}" for k in ks),
+                 m["verdicts"])
 
     write_jsonl(out_dir / "completions.jsonl", all_rows)
     write_json(out_dir / "metrics.json", section)

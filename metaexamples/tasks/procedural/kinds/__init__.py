@@ -5,11 +5,15 @@ generates plain-dict problems with an exact reference answer and a reference pro
 
     {"id": "arithmetic-d3-00017", "kind": "arithmetic", "difficulty": 3,
      "question": "2 + 3 * 4", "answer": "14", "input": "2 + 3 * 4",
-     "solution": "def solve(expression):\\n    a = 3 * 4\\n    b = 2 + a\\n    return b\\n",
-     "meta": {...}}
+     "solution": "def solve(expression):\\n    tokens = ...",
+     "meta": {...},
+     "hidden": [{"input": "7 - 5 * 2", "answer": "-3"}, ...]}
 
 `answer` is canonical: an integer in decimal, or "True" / "False". `solution`, run as `exec` and
-then `solve(input)`, returns exactly the answer (an int, or a bool for brackets).
+then `solve(input)`, returns exactly the answer (an int, or a bool for brackets); it is the kind's
+general algorithm, the same for every problem, so it is right on the hidden inputs too. `hidden` (added
+by the splits, `Kind.hidden_tests`) holds the inputs a program answer is also run on and that the
+prompt never shows.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 
 from metaexamples.errors import ConfigError
 from metaexamples.tasks.procedural.difficulty import params
+
+_HIDDEN_ATTEMPTS = 10_000  # draws per problem's hidden inputs before giving up (never an endless loop)
 
 
 class Kind:
@@ -43,6 +49,33 @@ class Kind:
     def evaluate(self, x: str) -> Any:
         """The answer for input `x`, computed independently of the generator (a real parser)."""
         raise NotImplementedError
+
+    def capacity_by_answer(self, difficulty: int) -> dict[str, int | None] | None:
+        """For kinds whose answers the splits balance (bool answers): how many distinct questions
+        `generate` can produce per answer at `difficulty` (None where unknown); else None."""
+        return None
+
+    def hidden_tests(self, rng: random.Random, difficulty: int, shown: dict, n: int) -> list[dict]:
+        """`n` inputs of the same kind and difficulty as problem `shown`, with their answers:
+        distinct, none equal to the shown input, and no answer on more than half of them rounded
+        up (so no constant -- True, False or one integer -- is right on all of them)."""
+        tests: list[dict] = []
+        inputs = {shown["input"]}
+        per_answer: dict[str, int] = {}
+        most = (n + 1) // 2
+        for _ in range(_HIDDEN_ATTEMPTS):
+            if len(tests) == n:
+                return tests
+            p = self.generate(rng, difficulty, 0)
+            if p["input"] in inputs or per_answer.get(p["answer"], 0) >= most:
+                continue
+            inputs.add(p["input"])
+            per_answer[p["answer"]] = per_answer.get(p["answer"], 0) + 1
+            tests.append({"input": p["input"], "answer": p["answer"]})
+        if len(tests) == n:
+            return tests
+        raise ConfigError(f"task.difficulty: {self.name} at difficulty {difficulty} has too few distinct "
+                          f"problems for {n} hidden test inputs per problem")
 
     # helpers -------------------------------------------------------------------------------
     def params(self, difficulty: int) -> dict:
@@ -84,34 +117,6 @@ def tree_value(tree: tuple) -> int:
     return _APPLY[tree[1]](tree_value(tree[2]), tree_value(tree[3]))
 
 
-def _var_name(i: int) -> str:
-    return "abcdefghijklmnopqrtuvwxyz"[i] if i < 25 else f"v{i}"  # no "s": brackets' argument
-
-
-def trace_program(tree: tuple, arg_name: str) -> str:
-    """The straight-line evaluation of `tree`: one assignment per operation, in evaluation order
-    (left operand, right operand, then the operator), as `def solve(<arg_name>): ...`."""
-    lines: list[str] = []
-
-    def walk(t: tuple) -> str:
-        tag = t[0]
-        if tag == "n":
-            return str(t[1])
-        if tag == "neg":
-            x = walk(t[1])
-            expr = f"-{x}"
-        else:
-            left = walk(t[2])
-            right = walk(t[3])
-            expr = f"{left} {t[1]} {right}"
-        name = _var_name(len(lines))
-        lines.append(f"    {name} = {expr}\n")
-        return name
-
-    result = walk(tree)
-    return f"def solve({arg_name}):\n" + "".join(lines) + f"    return {result}\n"
-
-
 def tree_ops(tree: tuple) -> int:
     """Number of binary operators."""
     if tree[0] == "n":
@@ -148,4 +153,4 @@ def get_kind(name: str, key: str = "task.kind") -> Kind:
     return KINDS[name]
 
 
-__all__ = ["KINDS", "Kind", "available", "canonical_answer", "get_kind", "trace_program", "tree_value"]
+__all__ = ["KINDS", "Kind", "available", "canonical_answer", "get_kind", "tree_value"]

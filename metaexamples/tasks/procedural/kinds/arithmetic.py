@@ -16,9 +16,46 @@ from __future__ import annotations
 import random
 from functools import lru_cache
 
-from metaexamples.tasks.procedural.kinds import Kind, trace_program, tree_leaves, tree_value
+from metaexamples.tasks.procedural.kinds import Kind, tree_leaves, tree_value
 
 OPS = ("+", "-", "*")
+# The reference program: a general evaluator (recursive descent), right on every input of the
+# kind, so warm start never teaches a program that only knows the one expression it was shown.
+SOLUTION = (
+    'def solve(expression):\n'
+    '    tokens = expression.replace("(", " ( ").replace(")", " ) ").split()\n'
+    '    pos = 0\n'
+    '\n'
+    '    def atom():\n'
+    '        nonlocal pos\n'
+    '        tok = tokens[pos]\n'
+    '        pos += 1\n'
+    '        if tok == "-":\n'
+    '            return -atom()\n'
+    '        if tok == "(":\n'
+    '            value = total()\n'
+    '            pos += 1\n'
+    '            return value\n'
+    '        return int(tok)\n'
+    '\n'
+    '    def product():\n'
+    '        nonlocal pos\n'
+    '        value = atom()\n'
+    '        while pos < len(tokens) and tokens[pos] == "*":\n'
+    '            pos += 1\n'
+    '            value *= atom()\n'
+    '        return value\n'
+    '\n'
+    '    def total():\n'
+    '        nonlocal pos\n'
+    '        value = product()\n'
+    '        while pos < len(tokens) and tokens[pos] in ("+", "-"):\n'
+    '            pos += 1\n'
+    '            value = value + product() if tokens[pos - 1] == "+" else value - product()\n'
+    '        return value\n'
+    '\n'
+    '    return total()\n'
+)
 _PREC = {"+": 1, "-": 1, "*": 2}
 
 
@@ -200,8 +237,7 @@ class Arithmetic(Kind):
             "depth": paren_depth(question),
             "n_unary": question.count("-(") + sum(1 for v in tree_leaves(tree) if v < 0),
         }
-        return self.make_problem(difficulty, index, question, tree_value(tree),
-                                 trace_program(tree, self.arg_name), meta)
+        return self.make_problem(difficulty, index, question, tree_value(tree), SOLUTION, meta)
 
     def capacity(self, difficulty: int) -> int:
         p = self.params(difficulty)

@@ -187,6 +187,12 @@ class Brackets(Kind):
         p = self.params(difficulty)
         return _capacity(p["length"], p["max_depth"])
 
+    def capacity_by_answer(self, difficulty: int) -> dict[str, int | None]:
+        p = self.params(difficulty)
+        balanced = n_balanced(p["length"], p["max_depth"])
+        total = _capacity(p["length"], p["max_depth"])
+        return {"True": balanced, "False": None if total is None else total - balanced}
+
     def evaluate(self, x: str) -> bool:
         return is_balanced(x)
 

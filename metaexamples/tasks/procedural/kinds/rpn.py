@@ -11,9 +11,22 @@ from __future__ import annotations
 import random
 from functools import lru_cache
 
-from metaexamples.tasks.procedural.kinds import Kind, trace_program, tree_leaves, tree_value
+from metaexamples.tasks.procedural.kinds import Kind, tree_leaves, tree_value
 
 OPS = ("+", "-", "*")
+# The reference program: the stack algorithm, right on every input of the kind.
+SOLUTION = (
+    'def solve(expression):\n'
+    '    stack = []\n'
+    '    for tok in expression.split():\n'
+    '        if tok in ("+", "-", "*"):\n'
+    '            b = stack.pop()\n'
+    '            a = stack.pop()\n'
+    '            stack.append(a + b if tok == "+" else a - b if tok == "-" else a * b)\n'
+    '        else:\n'
+    '            stack.append(int(tok))\n'
+    '    return stack[0]\n'
+)
 
 
 def _tree(rng: random.Random, n: int, stack: int, max_operand: int) -> tuple:
@@ -73,8 +86,7 @@ class Rpn(Kind):
             "max_operand": max(tree_leaves(tree)),
             "stack_depth": stack_depth(tree),
         }
-        return self.make_problem(difficulty, index, render(tree), tree_value(tree),
-                                 trace_program(tree, self.arg_name), meta)
+        return self.make_problem(difficulty, index, render(tree), tree_value(tree), SOLUTION, meta)
 
     def capacity(self, difficulty: int) -> int:
         p = self.params(difficulty)
