@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 ARGS ?=
 
-.PHONY: setup run test bench sweep report clean
+.PHONY: setup run test docs bench sweep report clean
 
 setup: $(VENV)/.installed
 
@@ -23,8 +23,13 @@ $(VENV)/.installed: pyproject.toml
 run: setup  ## the main job on the embedded offline default (make run ARGS="grammar=g2 condition=meta_5pct")
 	$(BIN)/metaexamples $(ARGS)
 
-test: setup  ## the whole test suite, slow tests included
+test: setup  ## the layering contract, the docs build and the whole test suite, slow tests included
+	$(BIN)/lint-imports
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	$(BIN)/pytest -q $(ARGS)
+
+docs: setup  ## the docs site, served at http://127.0.0.1:8000 while you edit
+	$(BIN)/mkdocs serve
 
 bench: setup  ## speed benchmarks (lm-eval for the scoring comparison)
 	$(BIN)/pip install --quiet -e ".[bench]" "$(TORCH_SPEC)"
@@ -41,4 +46,4 @@ sweep: setup  ## the 36-job seed matrix (g1-g3 x 4 conditions x seeds 0,1,2), tw
 	$(BIN)/metaexamples-report $(SWEEP_DIR) && exit $$status
 
 clean:
-	rm -rf outputs multirun .cache
+	rm -rf outputs multirun .cache build

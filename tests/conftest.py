@@ -37,3 +37,20 @@ def tokenizer():
     from metaexamples.models import load_tokenizer
 
     return load_tokenizer(OmegaConf.create({"source": "scratch", "tokenizer": "smollm2", "path": None}))
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    """One cache for the CLI tests: the tokenizer is converted once and data reused by hash."""
+    return tmp_path_factory.mktemp("cache")
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items):
+    """tests/e2e runs the real CLI end to end: marked e2e, so `pytest -m "not slow and not e2e"`
+    is the fast inner loop (docs/benchmarks.md)."""
+    for item in items:
+        if Path(item.path).resolve().relative_to(TESTS).parts[0] == "e2e":
+            item.add_marker(pytest.mark.e2e)

@@ -51,7 +51,7 @@ def test_experiment_reference_cpu_is_smollm2_at_the_reference_mix(compose_cfg):
     assert cfg.train.max_steps * cfg.train.batch_size * cfg.data.block_size <= 70_000  # ~80 tokens/s on 2 cores
 
 
-# Bad values (one line naming the key, exit 2): the table in tests/test_bad_input.py.
+# Bad values (one line naming the key, exit 2): the table in tests/e2e/test_bad_input.py.
 
 
 def test_wrong_type_is_rejected_by_the_schema(compose_cfg):

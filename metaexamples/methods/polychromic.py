@@ -4,7 +4,7 @@ samples (mean reward x diversity), with one set-level advantage per sample.
 Why not `loss = quality_loss - lam * diversity(decoded texts)`: that diversity is a number with
 no gradient, so the bonus shifts the loss value and changes no weight. Here diversity enters
 the *advantages* that weight each sample's log-probability gradient, so it acts on the weights
-(tests/test_polychromic.py checks the gradients differ).
+(tests/methods/test_polychromic.py checks the gradients differ).
 
 One update (train.max_steps of them), read top to bottom in `PolychromicTrainer.update`:
 1. rollouts: `method.prompts_per_update` training problems, `method.n_samples` (n) completions

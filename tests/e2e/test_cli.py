@@ -11,21 +11,10 @@ from pathlib import Path
 import pytest
 
 from metaexamples.report import build_report
+from cli_runs import offline_run_dir, run_cli
 from wandb_records import read_run
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def run_cli(args: list[str], cwd: Path, cache: Path, module: str = "metaexamples", timeout: int = 600):
-    env = {**os.environ, "METAEXAMPLES_CACHE": str(cache), "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory) -> Path:
-    """One cache for the CLI tests: the tokenizer is converted once and data reused by hash."""
-    return tmp_path_factory.mktemp("cache")
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -37,11 +26,6 @@ def smoke_run(tmp_path_factory, shared_cache) -> Path:
     (run_dir.parent / "stdout.txt").write_text(proc.stdout)
     (run_dir.parent / "stderr.txt").write_text(proc.stderr)
     return run_dir
-
-
-def offline_run_dir(job_dir: Path) -> Path:
-    [run] = list((job_dir / "wandb").glob("offline-run-*"))
-    return run
 
 
 def test_smoke_writes_results_with_every_section(smoke_run):

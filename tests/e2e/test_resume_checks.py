@@ -120,7 +120,7 @@ def test_an_error_is_printed_once_when_stdout_and_stderr_share_a_file(tmp_path):
     """The real CLI, `> log 2>&1`: the error line once (the run's log file keeps its copy)."""
     log = tmp_path / "log"
     env = {**os.environ, "METAEXAMPLES_CACHE": str(tmp_path / "cache"),
-           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     with open(log, "w") as f:
         code = subprocess.run([sys.executable, "-m", "metaexamples", *DATA_ONLY, "logger=none", "seed=-1",
                                f"hydra.run.dir={tmp_path / 'run'}"], stdout=f, stderr=subprocess.STDOUT,

@@ -17,7 +17,7 @@ from metaexamples.methods.polychromic import Batch, Policy, Polychromic, clipped
 from metaexamples.evaluation.problems import output_key
 from metaexamples.methods.set_objective import (DIVERSITIES, FORMS, make_sets, normalised_edit, set_advantages,
                                                 set_advantages_by_definition, set_diversity)
-from test_cli import run_cli, shared_cache  # noqa: F401 (a fixture)
+from cli_runs import run_cli
 
 REQUIRED = {"train/reward", "train/diversity", "train/set_score", "train/kl", "train/entropy", "train/clip_frac",
             "train/loss", "train/lr"}
@@ -217,7 +217,7 @@ def test_smoke_trains_logs_exports_and_evaluates_sets(sweep):
         assert again[key] == pytest.approx(sets[key]), key
     from wandb_records import read_run
 
-    from test_cli import offline_run_dir
+    from cli_runs import offline_run_dir
 
     logged = {k for row in read_run(offline_run_dir(job))["history"] for k in row}
     assert REQUIRED <= logged

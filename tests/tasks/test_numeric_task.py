@@ -17,7 +17,7 @@ from metaexamples.errors import ConfigError
 from metaexamples.io import read_jsonl
 from metaexamples.report import build_report
 from metaexamples.tasks import make_task
-from test_cli import offline_run_dir, run_cli
+from cli_runs import offline_run_dir, run_cli
 from wandb_records import read_run
 
 torch.set_num_threads(1)

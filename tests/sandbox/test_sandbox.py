@@ -22,7 +22,7 @@ from metaexamples.sandbox import STATUSES, Outcome, Program, Sandbox, run_fresh_
 from metaexamples.sandbox import backends, pool
 
 TIMEOUT = 0.5
-REPO_FILE = str(Path(__file__).resolve().parents[1] / "pyproject.toml")
+REPO_FILE = str(Path(__file__).resolve().parents[2] / "pyproject.toml")
 SECRET = "metaexamples-sandbox-secret-4242"
 
 

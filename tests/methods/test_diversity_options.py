@@ -16,9 +16,9 @@ from metaexamples.methods.ei_selection import fine_tune_steps, select_diverse, w
 from metaexamples.methods.expert_iteration import select
 from metaexamples.evaluation.rollout import Rollout
 from metaexamples.tasks import Problem, SFTData, Verdict
-from test_cli import run_cli
+from cli_runs import run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def roll(pid: str, symbols: list[int], reward: float = 1.0) -> Rollout:

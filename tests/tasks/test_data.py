@@ -151,7 +151,7 @@ def test_seed_changes_the_data(compose_cfg, tokenizer, tmp_path):
     assert data_folder(cfg0, tokenizer, tmp_path) != data_folder(cfg1, tokenizer, tmp_path)
 
 
-# Bad input (one line, nothing written): tests/test_bad_input.py.
+# Bad input (one line, nothing written): tests/e2e/test_bad_input.py.
 
 
 def test_text_files_corpus(compose_cfg, tokenizer, tmp_path):

@@ -13,7 +13,7 @@ from metaexamples.config import validate
 from metaexamples.errors import ConfigError
 from metaexamples.tasks import Verdict, make_task
 from metaexamples.tasks.prompts import as_verdict
-from test_cli import run_cli
+from cli_runs import run_cli
 
 REWARDS = '''
 def exact(completion, row):

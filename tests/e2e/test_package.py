@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 USER_MODEL = """\
 # A user's own model preset, outside the package: tiny, twice as wide.
 defaults:

@@ -14,7 +14,7 @@ from metaexamples.evaluation.metrics import pass_at_k
 from metaexamples.io import read_jsonl
 from metaexamples.report import build_report
 from metaexamples.tasks import make_task
-from test_cli import offline_run_dir, run_cli
+from cli_runs import offline_run_dir, run_cli
 from wandb_records import read_run
 
 WARM = ["task=procedural", "experiment=smoke", "model=tiny", "stages=[data,train,eval_verify]"]

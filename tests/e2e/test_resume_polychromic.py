@@ -23,7 +23,7 @@ POLY = ["experiment=smoke", *SMALL, "method=polychromic", "method.n_samples=4", 
 
 def _cli(args: list[str], cache: Path) -> subprocess.CompletedProcess:
     """The real CLI in its own process, as a user runs it (and resumes a killed run)."""
-    env = {**os.environ, "METAEXAMPLES_CACHE": str(cache), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "METAEXAMPLES_CACHE": str(cache), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     return subprocess.run([sys.executable, "-m", "metaexamples", *args, "logger=none"], env=env, capture_output=True,
                           text=True, timeout=900)
 

@@ -13,7 +13,7 @@ import pytest
 from metaexamples.config import validate
 from metaexamples.errors import ConfigError
 from metaexamples.tasks import make_task
-from test_cli import run_cli
+from cli_runs import run_cli
 
 SMALL = ["task=gym", "model=tiny", "task.n_train=12", "task.n_val=4", "task.n_test=4", "task.n_ood=2"]
 

@@ -19,7 +19,7 @@ from metaexamples.io import read_jsonl
 from metaexamples.methods.expert_iteration import ExpertIteration, detect_grokking, select
 from metaexamples.evaluation.rollout import Rollout
 from metaexamples.tasks import Problem, Verdict
-from test_cli import offline_run_dir, run_cli
+from cli_runs import offline_run_dir, run_cli
 from wandb_records import read_run
 
 PROCEDURAL = ["task=procedural", "method=expert_iteration", "experiment=smoke", "model=tiny",

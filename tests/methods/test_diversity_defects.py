@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from metaexamples.io import read_jsonl
-from test_cli import run_cli
+from cli_runs import run_cli
 
 # g1 under the alphabet constraint: most samples are valid, so updates reward something. No seed
 # symbols: one training prompt, drawn 3 times per update.

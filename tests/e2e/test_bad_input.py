@@ -296,7 +296,7 @@ def test_model_path_with_truncated_weights_is_one_line(trained_run, tmp_path, ca
 ])
 def test_a_damaged_data_folder_is_named_by_a_later_stage(trained_run, tmp_path, capsys, file, damage):
     """Without the data stage: one line naming the file and the stage that rebuilds it (with
-    it, the folder is rebuilt: tests/test_data.py)."""
+    it, the folder is rebuilt: tests/tasks/test_data.py)."""
     run, cache = trained_run
     own_cache = tmp_path / "cache"
     shutil.copytree(cache, own_cache, symlinks=True)
