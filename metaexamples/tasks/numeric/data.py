@@ -174,6 +174,17 @@ def _pairs(kind: str, held_out: bool, unit_types: tuple[str, ...] = tuple(DIMENS
     return _PAIR_CACHE[key]
 
 
+def _distinct_choices(key: str, values, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """`values` as a tuple when it is a non-empty list of distinct members of `allowed`; else a
+    one-line ConfigError naming `key`."""
+    chosen = tuple(values)
+    bad = [v for v in chosen if v not in allowed]
+    if bad or not chosen or len(set(chosen)) != len(chosen):
+        raise ConfigError(f"{key}: {bad[0] if bad else list(chosen)!r} is not a list of distinct choices out of "
+                          f"{', '.join(allowed)}")
+    return chosen
+
+
 def resolve_spec(preset: str, spec: dict | None) -> dict:
     """The dataset spec with every key filled (SPEC_DEFAULTS, the preset's OOD magnitude),
     checked: a ConfigError naming task.<key> for an impossible one."""
@@ -195,18 +206,8 @@ def resolve_spec(preset: str, spec: dict | None) -> dict:
         raise ConfigError(f"task.max_ops: must be a positive integer, got {full['max_ops']!r}")
     if full["ood_length"][0] < 1:
         raise ConfigError(f"task.ood_length: must count at least 1 operation, got {list(full['ood_length'])}")
-    ops = tuple(full["operations"])
-    bad = [o for o in ops if o not in OPERATORS]
-    if bad or not ops or len(set(ops)) != len(ops):
-        raise ConfigError(f"task.operations: {bad[0] if bad else list(ops)!r} is not a list of distinct operations "
-                          f"out of {', '.join(OPERATORS)}")
-    full["operations"] = ops
-    types = tuple(full["unit_types"])
-    bad = [t for t in types if t not in DIMENSION_UNITS]
-    if bad or not types or len(set(types)) != len(types):
-        raise ConfigError(f"task.unit_types: unknown or repeated unit type {bad[0] if bad else list(types)!r}; "
-                          f"available: {', '.join(DIMENSION_UNITS)}")
-    full["unit_types"] = types
+    full["operations"] = _distinct_choices("task.operations", full["operations"], OPERATORS)
+    full["unit_types"] = _distinct_choices("task.unit_types", full["unit_types"], tuple(DIMENSION_UNITS))
     if not isinstance(full["include_can_add"], bool):
         raise ConfigError(f"task.include_can_add: must be true or false, got {full['include_can_add']!r}")
     return full
