@@ -11,7 +11,8 @@ from metaexamples.config import validate
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ["grammar", "condition", "corpus", "model", "train", "decoding", "logger", "experiment"]
-NEEDS_VALUE = {("model", "local"): ["model.path=/some/checkpoint"], ("corpus", "text_files"): ["corpus.glob=*.txt"]}
+NEEDS_VALUE = {("model", "local"): ["model.path=/some/checkpoint"],
+               ("corpus", "text_files"): [f"corpus.glob={CONF.parent / 'docs' / '*.md'}"]}  # files that exist
 NEEDS_VALUE.update({("model", p.stem): ["task=numeric"] for p in (CONF / "model").glob("numeric_*.yaml")})  # numeric models
 
 

@@ -48,7 +48,7 @@ def _texts():
 
 
 # `group=option` (also `+group=option` and `group=a,b` sweeps) where `group` is a config group
-GROUP_OPTION = re.compile(r"(?<![\w./$-])\+?([a-z_]+(?:/[a-z_]+)?)=([A-Za-z0-9_,]+)")
+GROUP_OPTION = re.compile(r"(?<![\w./$-])\+?([a-z_]+(?:/[a-z_]+)?)=([A-Za-z0-9_,]+)(?![\w,*])")  # not a glob (meta_*)
 # `a.b.c=` a dotted config key given a value on the command line
 DOTTED_KEY = re.compile(r"(?<![\w./$+-])\+?((?:[a-z_]+\.)+[a-z_0-9]+)=(?!=)")
 
@@ -56,6 +56,8 @@ DOTTED_KEY = re.compile(r"(?<![\w./$+-])\+?((?:[a-z_]+\.)+[a-z_0-9]+)=(?!=)")
 # Options the docs name on purpose although no shipped YAML has them
 NOT_SHIPPED = {
     "grammar=g9": "the unknown-option error example",
+    "grammar=bogus": "the refused-sweep error example",
+    "experiment=arithmetic_tiny": "the unknown-preset error example",
     "task=reverse": "the worked new task on the Extending page",
     "method=dpo": "the worked new method on the Extending page",
     "model=tiny_wide": "a user's own preset in the Usage page's search-path example",
