@@ -174,7 +174,7 @@ def assert_one_line(code: int, errors: list[str], err: str, *needles: str) -> No
 
 
 HYDRA = [
-    (["grammar=g9"], "grammar=g9: no such option; available: dyck, g1, g2, g3"),
+    (["grammar=g9"], "grammar=g9: no such option; available: anbncn, copy, dyck, g1, g2, g3"),
     (["experiment=smok"], "experiment=smok: no such option; available:"),
     (["hydra/launcher=nope"], "hydra/launcher=nope: no such option"),
     (["train.max_steps=abc"], "train.max_steps=abc: Value 'abc'"),

@@ -112,7 +112,7 @@ def test_unknown_option_lists_the_available_ones(tmp_path):
     proc = run_cli(["grammar=g9"], tmp_path, tmp_path / "cache")
     assert proc.returncode == 2
     assert [line for line in proc.stderr.splitlines() if line.strip()] == [
-        "error: grammar=g9: no such option; available: dyck, g1, g2, g3"]
+        "error: grammar=g9: no such option; available: anbncn, copy, dyck, g1, g2, g3"]
 
 
 @pytest.mark.slow
