@@ -243,13 +243,15 @@ def test_grammar_novelty_counts_the_loops_own_selections_as_seen(grammar_run, co
     ("method.eval_ks=[1,50]", "method.eval_ks"),
 ])
 def test_bad_input_names_the_key(compose_cfg, tokenizer, cache, override, key):
+    from metaexamples.config import validate
     from metaexamples.errors import ConfigError
     from metaexamples.tasks import make_task
 
     cfg = compose_cfg(GRAMMAR[:4] + [override], cache_dir=cache)
     with pytest.raises(ConfigError) as info:
+        validate(cfg)  # the whole config first, the method's keys included (the CLI does this before any stage)
         task = make_task(cfg, tokenizer, cache)
-        task.prepare_data()  # validates the whole config first (the method's keys included)
+        task.prepare_data()
         ExpertIteration().check(cfg, task)  # then what needs the data
     assert str(info.value).startswith(key) and "\n" not in str(info.value)
 
