@@ -14,9 +14,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from metaexamples.data.cache import cached_sha256
 from metaexamples.errors import ConfigError
 from metaexamples.launch import process_state
+from metaexamples.models.loading import evaluated_weights, is_pretrained
 from metaexamples.paths import cache_dir
 from metaexamples.results import Results
 from metaexamples.tracking import Tracker, flatten
@@ -124,31 +124,12 @@ def eval_model_config(cfg: DictConfig, run_dir: Path, trained_now: bool):
                 "drop model.path to evaluate the run's model, or evaluate model.path in another run folder "
                 "(hydra.run.dir=...)")
         return cfg.model
-    if cfg.model.source in ("gguf", "hub"):
+    if is_pretrained(cfg.model):
         return cfg.model
     raise ConfigError(
         f"no trained model in {trained}; run the train stage first (stages=[train,...]) "
         "or pass model.path=<checkpoint folder>"
     )
-
-
-WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.gguf")
-
-
-def evaluated_weights(model_cfg) -> dict:
-    """What results.json records as the evaluated weights: the folder (or hub id, GGUF file)
-    and the sha256 of each weights file in it."""
-    if model_cfg.get("path"):
-        folder = Path(model_cfg.path)
-        files = sorted({p for pattern in WEIGHT_FILES for p in folder.glob(pattern) if p.is_file()})
-        return {"source": "path", "path": str(folder.resolve()),
-                "sha256": {p.name: cached_sha256(p, p.stat()) for p in files}}
-    if model_cfg.source == "gguf":
-        from metaexamples.models.loading import gguf_path
-
-        path = gguf_path(model_cfg.gguf_package, model_cfg.gguf_file)
-        return {"source": "gguf", "path": str(path), "sha256": {path.name: cached_sha256(path, path.stat())}}
-    return {"source": model_cfg.source, "path": model_cfg.get("hf_id"), "sha256": {}}
 
 
 def _load_eval_model(model_cfg, cache: Path):

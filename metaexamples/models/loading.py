@@ -30,6 +30,17 @@ def check_model_config(model_cfg) -> None:
     _source(model_cfg).check(model_cfg)
 
 
+def is_pretrained(model_cfg) -> bool:
+    """Whether the configured model is trained already (evaluated as it is, without training)."""
+    return source_class(str(model_cfg.source)).pretrained
+
+
+def evaluated_weights(model_cfg) -> dict:
+    """What results.json records as the evaluated weights: any model.path's folder and the
+    sha256 of each weights file in it, else what the source reads (a GGUF file, a hub id)."""
+    return (source_class("path") if model_cfg.get("path") else source_class(str(model_cfg.source))).weights(model_cfg)
+
+
 def load_tokenizer(model_cfg, cache_root: Path | None = None):
     """The tokenizer of the configured model."""
     cache_root = Path(cache_root) if cache_root is not None else default_cache_dir()

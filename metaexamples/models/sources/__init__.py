@@ -19,11 +19,18 @@ from metaexamples.registry import Registry
 class ModelSource:
     name: ClassVar[str] = ""
     kind: ClassVar[str] = "causal_lm"
+    pretrained: ClassVar[bool] = False  # its model is trained already: evaluated as it is, no train stage needed
 
     @classmethod
     def check(cls, model_cfg) -> None:
         """Before any stage runs: refuse, in one line naming the key, settings this source
         cannot build a model from."""
+
+    @classmethod
+    def weights(cls, model_cfg) -> dict:
+        """What results.json records as the evaluated weights: the source, where the weights
+        come from and the sha256 of each weights file (none where nothing local is read)."""
+        return {"source": cls.name, "path": model_cfg.get("hf_id"), "sha256": {}}
 
     @classmethod
     def load_tokenizer(cls, model_cfg, cache_root: Path):

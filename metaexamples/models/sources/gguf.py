@@ -6,12 +6,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from metaexamples.data.cache import cached_sha256
 from metaexamples.models.hf_files import cached_gguf_tokenizer, converted, gguf_path
 from metaexamples.models.sources import ModelSource
 
 
 class Gguf(ModelSource):
     name = "gguf"
+    pretrained = True
+
+    @classmethod
+    def weights(cls, model_cfg) -> dict:
+        path = gguf_path(model_cfg.gguf_package, model_cfg.gguf_file)
+        return {"source": cls.name, "path": str(path), "sha256": {path.name: cached_sha256(path, path.stat())}}
 
     @classmethod
     def load_tokenizer(cls, model_cfg, cache_root: Path):

@@ -11,6 +11,7 @@ from metaexamples.models.sources import ModelSource
 
 class Hub(ModelSource):
     name = "hub"
+    pretrained = True
 
     @classmethod
     def load_tokenizer(cls, model_cfg, cache_root: Path):

@@ -5,13 +5,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from metaexamples.data.cache import cached_sha256
 from metaexamples.errors import ConfigError
 from metaexamples.models.hf_files import from_local, local_tokenizer
 from metaexamples.models.sources import ModelSource
 
 
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.gguf")
+
+
 class LocalPath(ModelSource):
     name = "path"
+
+    @classmethod
+    def weights(cls, model_cfg) -> dict:
+        folder = Path(model_cfg.path)
+        files = sorted({p for pattern in WEIGHT_FILES for p in folder.glob(pattern) if p.is_file()})
+        return {"source": "path", "path": str(folder.resolve()),
+                "sha256": {p.name: cached_sha256(p, p.stat()) for p in files}}
 
     @classmethod
     def load_tokenizer(cls, model_cfg, cache_root: Path):
