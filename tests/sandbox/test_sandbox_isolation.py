@@ -94,12 +94,14 @@ def test_procedural_batch_with_a_deep_program_keeps_the_other_verdicts():
 
     tcfg = SimpleNamespace(answer="program", sandbox="auto", timeout_s=TIMEOUT, memory_mb=256,
                            max_output_bytes=65536, workers=1)
-    rows = [{"kind": "arithmetic", "input": "2 + 3", "answer": "5"}] * 3
-    texts = ["```python\ndef solve(x):\n    return 5\n```",
+    hidden = [{"input": f"{a} + {b}", "answer": str(a + b)} for a, b in ((1, 1), (4, 4), (7, 2), (3, 9), (6, 0))]
+    rows = [{"kind": "arithmetic", "input": "2 + 3", "answer": "5", "hidden": hidden}] * 4
+    texts = ["```python\ndef solve(x):\n    a, b = x.split(' + ')\n    return int(a) + int(b)\n```",
              "```python\ndef solve(x):\n    v = 0\n    for _ in range(990):\n        v = [v]\n    return v\n```",
-             "```python\ndef solve(x):\n    return 4\n```"]
+             "```python\ndef solve(x):\n    return 4\n```",
+             "```python\ndef solve(x):\n    return 5\n```"]
     kinds = [v.kind for v in verify_texts(tcfg, rows, texts)]
-    assert kinds == ["correct", "output_limit", "wrong_answer"]
+    assert kinds == ["correct", "output_limit", "wrong_answer", "shown_only"]
 
 
 def test_details_are_one_bounded_writable_line(box, tmp_path):
