@@ -63,14 +63,13 @@ def validate(cfg: DictConfig) -> None:
     _check_hardware(t)
     _check_lora(t.lora)
     m = cfg.model
-    from metaexamples.models.loading import SOURCES, model_kind
+    from metaexamples.models.loading import SOURCES, check_model_config, model_kind
 
     check_key(m.source in SOURCES, "model.source", f"unknown {m.source!r}; available: {', '.join(SOURCES)}")
     check_key(model_kind(m) in task.model_kinds, "model",
               f"model={m.name} is a {model_kind(m)} model (model.source={m.source}) and task={task.name} takes "
               f"{' or '.join(task.model_kinds)} models")
-    if m.source == "scratch" and not m.get("path"):
-        _check_arch(m.arch)
+    check_model_config(m)  # the model source's own checks (model.arch of a model from scratch, ...)
     from metaexamples.evaluation.decoding import check_decoding
 
     check_decoding(cfg.decoding, task.constraints)  # the task re-checks with its own constraints
@@ -132,26 +131,6 @@ def _check_epochs(t, method) -> None:
     check_key(value > 0, key, f"must be positive, got {value}")
     check_key(epochs is None or method.trains_by_epochs, "train.epochs",
               f"counts passes over a fixed training set; method={method.name} takes train.max_steps")
-
-
-def _check_arch(arch) -> None:
-    """model.arch (OlmoConfig kwargs of a model from scratch): sizes positive, heads dividing
-    the hidden size (OlmoConfig accepts hidden_size=65 with 4 heads and fails, or worse, later)."""
-    sizes = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-             "max_position_embeddings")
-    for key in sizes:
-        value = arch.get(key)
-        if value is not None:
-            check_key(isinstance(value, int) and not isinstance(value, bool) and value > 0, f"model.arch.{key}",
-                      f"must be a positive integer, got {value!r}")
-    hidden, heads = arch.get("hidden_size"), arch.get("num_attention_heads")
-    if hidden is not None and heads is not None:
-        check_key(hidden % heads == 0, "model.arch.hidden_size",
-                  f"({hidden}) must be a multiple of model.arch.num_attention_heads ({heads})")
-    kv = arch.get("num_key_value_heads")
-    if kv is not None and heads is not None:
-        check_key(heads % kv == 0, "model.arch.num_key_value_heads",
-                  f"({kv}) must divide model.arch.num_attention_heads ({heads})")
 
 
 def _check_greedy(dec) -> None:

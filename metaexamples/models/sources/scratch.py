@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from metaexamples.errors import ConfigError
+from metaexamples.errors import ConfigError, check_key
 from metaexamples.models.hf_files import (SMOLLM2_FILE, SMOLLM2_PACKAGE, cached_gguf_tokenizer, from_hub,
                                           local_tokenizer)
 from metaexamples.models.sources import ModelSource
@@ -13,6 +13,10 @@ from metaexamples.models.sources import ModelSource
 
 class Scratch(ModelSource):
     name = "scratch"
+
+    @classmethod
+    def check(cls, model_cfg) -> None:
+        check_arch(model_cfg.arch)
 
     @classmethod
     def load_tokenizer(cls, model_cfg, cache_root: Path):
@@ -42,3 +46,23 @@ class Scratch(ModelSource):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return AutoModelForCausalLM.from_config(config)
+
+
+def check_arch(arch) -> None:
+    """model.arch (OlmoConfig kwargs of a model from scratch): sizes positive, heads dividing
+    the hidden size (OlmoConfig accepts hidden_size=65 with 4 heads and fails, or worse, later)."""
+    sizes = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+             "max_position_embeddings")
+    for key in sizes:
+        value = arch.get(key)
+        if value is not None:
+            check_key(isinstance(value, int) and not isinstance(value, bool) and value > 0, f"model.arch.{key}",
+                      f"must be a positive integer, got {value!r}")
+    hidden, heads = arch.get("hidden_size"), arch.get("num_attention_heads")
+    if hidden is not None and heads is not None:
+        check_key(hidden % heads == 0, "model.arch.hidden_size",
+                  f"({hidden}) must be a multiple of model.arch.num_attention_heads ({heads})")
+    kv = arch.get("num_key_value_heads")
+    if kv is not None and heads is not None:
+        check_key(heads % kv == 0, "model.arch.num_key_value_heads",
+                  f"({kv}) must divide model.arch.num_attention_heads ({heads})")

@@ -126,10 +126,6 @@ class NumericTask(Task):
                 raise ConfigError(f"task.questions[{i}]: {exc}") from None
         check_key(not cfg.train.lora.enabled, "train.lora.enabled",
                   "LoRA is for Hugging Face causal LMs; the numeric models train in full (set it to false)")
-        if cfg.model.get("source") == "numeric":
-            from metaexamples.models.sources.numeric import numeric_arch
-
-            numeric_arch(cfg.model)  # model.arch checked before any stage runs
 
     # -- data -----------------------------------------------------------------------------
     @staticmethod
