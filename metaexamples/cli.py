@@ -403,6 +403,9 @@ def main() -> None:
     finally:
         if not full_error:
             os.environ.pop("HYDRA_FULL_ERROR", None)
+        # No Hydra job state outlives the command: a later hydra.compose in this process (a test,
+        # a notebook) is not a run, and checks that read the run's choices must not see this one's.
+        HydraConfig.instance().cfg = None
         sweep = SweepFolder.folder
         if sweep and Path(sweep).is_dir() and not refused:
             print(f"report: metaexamples-report {sweep}", flush=True)
