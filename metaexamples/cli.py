@@ -358,6 +358,33 @@ register_configs()
 _hydra_main = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")(run_job)
 
 
+class SweepRefused(BaseException):
+    """A sweep refused as a whole before any job runs. A BaseException: Hydra's callback runner
+    turns an Exception raised in a callback into a warning and goes on to run the jobs."""
+
+
+def check_sweep_seeds(config: DictConfig) -> None:
+    """A preset whose report pairs runs over seeds (`min_seeds`, experiment=seed_matrix: 2) must
+    sweep that many distinct seeds: one seed has no spread, and every paired comparison of the
+    report would be empty."""
+    from omegaconf import OmegaConf
+
+    from metaexamples.sweep_jobs import override_values, sweep_plan
+
+    need = config.get("min_seeds", 1)
+    if not isinstance(need, int) or need < 2:
+        return  # not a paired preset (a bad value is validate's line, in the job)
+    plan = sweep_plan(OmegaConf.to_container(config.hydra, resolve=False))
+    if plan is None:
+        return  # another sweeper: its plan is its own
+    seeds = override_values(plan[0], "seed") or {str(config.seed)}
+    if len(seeds) < need:
+        preset = f"experiment={config.experiment_name}" if config.get("experiment_name") else f"min_seeds={need}"
+        raise SweepRefused(
+            f"seed: {preset} pairs runs over seeds and needs >= {need} distinct seeds, this sweep has "
+            f"{len(seeds)} (seed={','.join(sorted(seeds, key=lambda s: (len(s), s)))}); sweep seed=0,1,2 (or more)")
+
+
 class SweepFolder(Callback):
     """A Hydra callback (hydra.callbacks in config.yaml): notes the sweep folder when a multirun
     starts, in the launching process whatever the launcher, so that main() can print the report
@@ -368,6 +395,7 @@ class SweepFolder(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         SweepFolder.folder = str(config.hydra.sweep.dir)
+        check_sweep_seeds(config)  # before the sweeper makes the folder or starts a job
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         SweepFolder.jobs += 1
@@ -391,6 +419,9 @@ def main() -> None:
     try:
         _hydra_main()
         code = _exit_code
+    except SweepRefused as exc:
+        print(f"error: {exc}; no job ran", file=sys.stderr)
+        code, refused = BAD_INPUT, True
     except Exception as exc:
         sweep = {"hydra.sweep.dir": Path(SweepFolder.folder)} if SweepFolder.folder else None
         line = None if full_error else describe_error(exc, sweep)

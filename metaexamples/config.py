@@ -38,6 +38,9 @@ def validate(cfg: DictConfig) -> None:
     check_key(isinstance(cfg.get("seed"), int) and not isinstance(cfg.seed, bool), "seed",
               f"must be an integer, got {cfg.get('seed')!r}")
     check_key(0 <= cfg.seed < 2**32, "seed", f"must be in [0, 2^32), got {cfg.seed}")
+    min_seeds = cfg.get("min_seeds", 1)
+    check_key(isinstance(min_seeds, int) and not isinstance(min_seeds, bool) and min_seeds >= 1, "min_seeds",
+              f"must be an integer >= 1, got {min_seeds!r}")
     for stage in cfg.stages:
         check_key(stage in stages, "stages",
                   f"unknown stage {stage!r} for task={task.name}; available: {', '.join(stages)}")
