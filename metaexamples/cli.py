@@ -31,6 +31,17 @@ from omegaconf import DictConfig  # noqa: E402
 
 from metaexamples.config import register_configs, validate  # noqa: E402
 from metaexamples.errors import ConfigError  # noqa: E402
+from metaexamples.launch import is_main_process  # noqa: E402
+from metaexamples.methods import REGISTRY, method_class  # noqa: E402
+from metaexamples.paths import cache_dir  # noqa: E402
+from metaexamples.pipeline import check_eval_model, run_stages  # noqa: E402
+from metaexamples.rendering import fmt, get  # noqa: E402
+from metaexamples.results import Results  # noqa: E402
+from metaexamples.schemas import result_config  # noqa: E402
+from metaexamples.sweep_jobs import override_values, sweep_plan  # noqa: E402
+from metaexamples.tasks import task_class  # noqa: E402
+from metaexamples.tracking import Tracker, start_tracker  # noqa: E402
+from metaexamples.training.checkpoint import check_resumable, latest_checkpoint  # noqa: E402
 
 log = logging.getLogger("metaexamples")
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")  # shipped in the package; conf/ at the repo root links here
@@ -61,8 +72,6 @@ def describe_error(exc: BaseException, places: dict[str, Path] | None = None) ->
     override errors, a file or folder that cannot be written), or None for a bug (traceback).
     `places` ({key: folder}) names the setting to change for a file below one of the folders."""
     from hydra.errors import HydraException, MissingConfigException, OverrideParseException
-
-    from metaexamples.errors import ConfigError
 
     for e in _chain(exc):
         if isinstance(e, ConfigError):
@@ -124,12 +133,6 @@ def job_identity(cfg: DictConfig, hydra_cfg, task) -> dict:
 def run_job(cfg: DictConfig) -> str:
     """One job. Returns its status; raises in a sweep so the launcher records the failure."""
     global _exit_code
-    from metaexamples.launch import is_main_process
-    from metaexamples.pipeline import check_eval_model, run_stages
-    from metaexamples.results import Results
-    from metaexamples.tasks import task_class
-    from metaexamples.tracking import Tracker, start_tracker
-
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     tracker: Tracker = Tracker()
@@ -186,8 +189,6 @@ def run_job(cfg: DictConfig) -> str:
 
 def _places(cfg: DictConfig, run_dir: Path) -> dict[str, Path]:
     """The folders a job writes, by the setting that chooses each (for one-line errors)."""
-    from metaexamples.paths import cache_dir
-
     places = {"hydra.run.dir": run_dir}
     try:
         places = {"paths.cache_dir": cache_dir(cfg.get("paths")), **places}
@@ -224,8 +225,6 @@ def check_run_folder(cfg: DictConfig, run_dir: Path) -> None:
     """What the run folder and the config decide together, before any stage and before
     results.json is touched: the checkpoint to resume comes from this config, and the method
     resumes only its own run."""
-    from metaexamples.methods import method_class
-
     stages = list(cfg.stages)
     if "train" in stages and cfg.train.resume:
         check_resume(cfg, run_dir)
@@ -252,9 +251,6 @@ def check_method_trains(cfg: DictConfig, run_dir: Path, task) -> None:
 def check_resume(cfg: DictConfig, run_dir: Path) -> None:
     """Before any stage: the run folder's last checkpoint must come from this config (task, data,
     model, method, seed; the train settings are compared by the training loop itself)."""
-    from metaexamples.schemas import result_config
-    from metaexamples.training.checkpoint import check_resumable, latest_checkpoint
-
     import json
 
     last = latest_checkpoint(run_dir / "checkpoints")
@@ -293,8 +289,6 @@ TRAIN_SUMMARY = [("train loss (final)", "train.final_loss"), ("eval loss", "trai
 def summary_rows(task, data: dict, method=None) -> list[tuple[str, str]]:
     """(label, value) for each key metric present in results.json `data` (the method's own
     figures first, e.g. expert iteration's accuracies at iteration 0 and at the last)."""
-    from metaexamples.rendering import fmt, get
-
     keys = list(method.summary_keys) if method is not None else []
     keys += list(task.summary_keys)
     if not keys:  # a task without its own: the first figures of each of its report tables
@@ -337,8 +331,6 @@ def run_outputs(run_dir: Path, first: list[str]) -> list[str]:
 
 
 def print_summary(task, data: dict, run_dir: Path) -> None:
-    from metaexamples.methods import REGISTRY
-
     method = REGISTRY.get(data["method"]) if data.get("method") in REGISTRY.available() else None
     rows = summary_rows(task, data, method)
     timings = data.get("timings") or {}
@@ -368,8 +360,6 @@ def check_sweep_seeds(config: DictConfig) -> None:
     sweep that many distinct seeds: one seed has no spread, and every paired comparison of the
     report would be empty."""
     from omegaconf import OmegaConf
-
-    from metaexamples.sweep_jobs import override_values, sweep_plan
 
     need = config.get("min_seeds", 1)
     if not isinstance(need, int) or need < 2:

@@ -18,8 +18,11 @@ from typing import Any
 
 from metaexamples.errors import ConfigError
 from metaexamples.io import write_text
+from metaexamples.methods import method_class
 from metaexamples.rendering import fmt, get, markdown_table
 from metaexamples.sweep_jobs import collect, read_yaml
+from metaexamples.tasks import task_class
+from metaexamples.tracking import start_tracker
 
 
 def table_rows(rows: list[dict], columns: list[tuple[str, str]], section: str) -> list[list[str]]:
@@ -29,14 +32,10 @@ def table_rows(rows: list[dict], columns: list[tuple[str, str]], section: str) -
 
 
 def _task_of(row: dict):
-    from metaexamples.tasks import task_class
-
     return task_class(row.get("task") or "grammar")
 
 
 def _method_of(name: str):
-    from metaexamples.methods import method_class
-
     return method_class(name)
 
 
@@ -153,8 +152,6 @@ def log_to_wandb(report: dict, sweep_dir: Path) -> Path | None:
     if not report.get("sections") or not found or found["logger"].get("backend") != "wandb":
         return None
     from omegaconf import OmegaConf
-
-    from metaexamples.tracking import start_tracker
 
     cfg = OmegaConf.create({"logger": found["logger"]})
     out_dir = Path(report["path"]).parent
