@@ -27,7 +27,7 @@ import hydra  # noqa: E402
 from hydra.experimental.callback import Callback  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from metaexamples.config import register_configs, validate  # noqa: E402
 from metaexamples.errors import ConfigError  # noqa: E402
@@ -211,7 +211,6 @@ def _log_to_files(level: int, message: str) -> None:
 def check_interpolations(cfg: DictConfig) -> None:
     """Every `${...}` resolves (an unknown key or resolver is one line naming the key, not a
     traceback from wherever the value is first read)."""
-    from omegaconf import OmegaConf
     from omegaconf.errors import InterpolationResolutionError
 
     try:
@@ -359,8 +358,6 @@ def check_sweep_seeds(config: DictConfig) -> None:
     """A preset whose report pairs runs over seeds (`min_seeds`, experiment=seed_matrix: 2) must
     sweep that many distinct seeds: one seed has no spread, and every paired comparison of the
     report would be empty."""
-    from omegaconf import OmegaConf
-
     need = config.get("min_seeds", 1)
     if not isinstance(need, int) or need < 2:
         return  # not a paired preset (a bad value is validate's line, in the job)
