@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from metaexamples.errors import check_key
 from metaexamples.schemas import GROUP_SCHEMAS, MethodConfig, TaskConfig
+from metaexamples.tasks import VerifiedTask
 
 
 def register_configs() -> None:
@@ -80,7 +81,7 @@ def validate(cfg: DictConfig) -> None:
     e = cfg.eval
     for key in ("batch_size", "n_samples", "gen_batch_size", "calibration_buckets", "set_problems", "set_samples"):
         check_key(e[key] > 0, f"eval.{key}", f"must be positive, got {e[key]}")
-    if task.has_verifier:  # eval.set_* are read by the shared eval_sets stage
+    if issubclass(task, VerifiedTask):  # eval.set_* are read by the shared eval_sets stage
         check_key(len(e.set_ks) > 0, "eval.set_ks", "is empty: eval_sets would report no pass@k; e.g. eval.set_ks=[1,5]")
         for k in e.set_ks:
             check_key(1 <= k <= e.set_samples, "eval.set_ks",

@@ -47,7 +47,7 @@ def rollout_rows(done: list[Rollout]) -> list[dict]:
 def novel_flags(task, done: list[Rollout], seen: list) -> list:
     """Per rollout: True / False whether a rewarded sample's output is outside the task's known
     outputs plus `seen` (what the method trained on so far); None for an unrewarded sample or
-    where the task has no notion of novelty (Task.known_outputs is None)."""
+    where the task has no notion of novelty (VerifiedTask.known_outputs is None)."""
     known = task.known_outputs(seen)
     out = []
     for r in done:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from metaexamples.data.corpus import _matching_files as matching_files
 from metaexamples.errors import ConfigError, check_key
-from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Task, Verdict
+from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Verdict, VerifiedTask
 from metaexamples.tasks.grammar.config import ConditionConfig, CorpusConfig, DataConfig, GrammarConfig
 from metaexamples.tasks.grammar.languages import REGISTRY as LANGUAGES
 from metaexamples.tasks.grammar.languages import available as available_languages
@@ -48,13 +48,12 @@ CONDITION_ORDER = {"examples": 0, "meta_1pct": 1, "meta_5pct": 2, "meta_10pct": 
 META_KINDS = ("judgment", "contrast", "rule")
 
 
-class GrammarTask(Task):
+class GrammarTask(VerifiedTask):
     name = "grammar"
     eval_stages = {"eval_ppl": "ppl", "eval_gen": "gen"}
     report_tables = [ReportTable("Perplexity and Discrimination", "ppl", PPL_COLUMNS),
                      ReportTable("Generation Validity", "gen", GEN_COLUMNS)]
     summary_keys = SUMMARY_KEYS
-    has_verifier = True
     constraints = ("none", "alphabet", "grammar")  # decoding.constraint (constraints.py)
     group_schemas = {"grammar": GrammarConfig, "condition": ConditionConfig, "data": DataConfig,
                      "corpus": CorpusConfig}

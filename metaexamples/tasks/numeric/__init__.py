@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from metaexamples.errors import ConfigError, check_key
-from metaexamples.tasks import Problem, ReportTable, Task, Verdict
+from metaexamples.tasks import ReportTable, Task
 from metaexamples.tasks.numeric.config import NumericConfig
 
 DATA_FORMAT = 1  # bump when the generated problems change for the same config
@@ -47,7 +47,6 @@ REPORT_COLUMNS = [
 class NumericTask(Task):
     name = "numeric"
     config_schema = NumericConfig
-    has_verifier = False  # the hybrid writes no tokens: sampling-based methods do not apply
     model_kinds = ("numeric",)
     eval_stages = {"eval_numeric": "numeric"}
     report_tables = [ReportTable("Numeric", "numeric", REPORT_COLUMNS)]
@@ -216,27 +215,6 @@ class NumericTask(Task):
         if t.questions and CUSTOM_SPLIT not in splits:
             splits.append(CUSTOM_SPLIT)
         return splits
-
-    # -- problems and the verifier (text answers; for the token-only model's completions) --
-    def problems(self, split: str, limit: int | None = None) -> list[Problem]:
-        """Splits train, test_id ("heldout"), test_ood_*, custom; prompt = <bos> question "="."""
-        from metaexamples.models.numeric.token_only import prompt_ids
-
-        rows = self.rows("test_id" if split == "heldout" else split)[:limit]
-        tok = self._char_tokenizer()
-        return [Problem(id=r["id"], prompt_ids=prompt_ids(tok, r["question"]), answer=r["target_text"],
-                        meta={"row": r, "kind": r["kind"]}) for r in rows]
-
-    def verify(self, problem: Problem, completion_ids: list[int]) -> Verdict:
-        from metaexamples.tasks.numeric.data import verify
-
-        reward, kind, parsed = verify(problem.meta["row"], self._char_tokenizer().decode(completion_ids))
-        return Verdict(reward, kind, parsed)
-
-    def _char_tokenizer(self):
-        from metaexamples.models.numeric import CharTokenizer
-
-        return self.tokenizer if isinstance(self.tokenizer, CharTokenizer) else CharTokenizer()
 
     # -- training -------------------------------------------------------------------------
     def check_model(self, model, tokenizer) -> None:

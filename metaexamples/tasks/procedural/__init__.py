@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from metaexamples.errors import ConfigError, check_key
-from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Task, Verdict
+from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Verdict, VerifiedTask
 from metaexamples.tasks.procedural.config import ProceduralConfig
 from metaexamples.tasks.procedural.kinds import available
 
@@ -37,10 +37,9 @@ REPORT_COLUMNS = [
 ]
 
 
-class ProceduralTask(Task):
+class ProceduralTask(VerifiedTask):
     name = "procedural"
     config_schema = ProceduralConfig
-    has_verifier = True
     eval_stages = {"eval_verify": "verify"}
     report_tables = [ReportTable("Procedural Problems", "verify", REPORT_COLUMNS)]
     summary_keys = [("test accuracy", "verify.test.accuracy"),

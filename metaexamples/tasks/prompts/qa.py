@@ -23,7 +23,7 @@ from metaexamples.schemas import TaskConfig
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.evaluation.metrics import verified_metrics
 from metaexamples.io import read_json, write_json, write_jsonl
-from metaexamples.tasks import Problem, SamplingSpec, SFTData, Task, Verdict
+from metaexamples.tasks import Problem, SamplingSpec, SFTData, Verdict, VerifiedTask
 from metaexamples.tasks.procedural import ProceduralTask
 
 log = logging.getLogger(__name__)
@@ -47,10 +47,9 @@ class QAConfig(TaskConfig):
     eval_problems: Optional[int] = None  # problems per evaluated split; null = all
 
 
-class QATask(Task):
+class QATask(VerifiedTask):
     """The shared half of task=prompts and task=gym (no `name`: not a task of its own)."""
 
-    has_verifier = True
     eval_stages = {"eval_verify": "verify"}
 
     def __init__(self, cfg, tokenizer=None, cache: Path | None = None) -> None:
