@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from metaexamples.data.cache import keyed_folder
+from metaexamples.data.jsonl_splits import JsonlSplits
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Verdict, VerifiedTask
 from metaexamples.tasks.procedural.config import ProceduralConfig
@@ -50,8 +52,7 @@ class ProceduralTask(VerifiedTask):
 
     def __init__(self, cfg, tokenizer=None, cache: Path | None = None) -> None:
         super().__init__(cfg, tokenizer, cache)
-        self.folder: Path | None = None
-        self._problems: dict[str, list[dict]] = {}
+        self.splits = JsonlSplits(self._folder, lambda: f"task=procedural kind={self.cfg.task.kind}")
 
     # -- identity -------------------------------------------------------------------------
     def run_name(self) -> str:
@@ -124,38 +125,27 @@ class ProceduralTask(VerifiedTask):
         return {s: int(self.cfg.task[f"n_{s}"]) for s in SPLITS}
 
     def _folder(self) -> Path:
-        from metaexamples.data.cache import keyed_folder
-
         return keyed_folder(self.cache, f"procedural-{self.cfg.task.kind}", self.data_key())
 
+    @property
+    def folder(self) -> Path | None:
+        return self.splits.folder
+
     def prepare_data(self) -> Path:
-        from metaexamples.data.cache import build_jsonl_splits
         from metaexamples.tasks.procedural.splits import make_splits
 
         key = self.data_key()
-        self.folder = build_jsonl_splits(
-            self._folder(), DATA_FORMAT, key,
-            lambda: make_splits(key["kinds"], key["difficulty"], key["ood_difficulty"], key["sizes"], key["seed"]))
-        return self.folder
+        return self.splits.prepare(DATA_FORMAT, key, lambda: make_splits(
+            key["kinds"], key["difficulty"], key["ood_difficulty"], key["sizes"], key["seed"]))
 
     def load_data(self) -> Path:
-        from metaexamples.data.cache import require_intact
-
-        self.folder = require_intact(self._folder(), f"task=procedural kind={self.cfg.task.kind}")
-        return self.folder
+        return self.splits.load()
 
     def data_summary(self) -> dict:
-        from metaexamples.io import read_json
-
-        manifest = read_json(self.folder / "manifest.json")
-        return {"folder": str(self.folder), "counts": manifest["counts"]}
+        return {"folder": str(self.folder), "counts": self.splits.manifest()["counts"]}
 
     def rows(self, split: str) -> list[dict]:
-        from metaexamples.data.cache import read_jsonl_split
-
-        if split not in self._problems:
-            self._problems[split] = read_jsonl_split(self.folder, split)
-        return self._problems[split]
+        return self.splits.rows(split)
 
     # -- prompts, problems and the verifier -----------------------------------------------
     def use_chat(self) -> bool:

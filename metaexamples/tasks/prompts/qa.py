@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
-from metaexamples.schemas import TaskConfig
+from metaexamples.data.jsonl_splits import JsonlSplits
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.evaluation.metrics import verified_metrics
-from metaexamples.io import read_json, write_json, write_jsonl
+from metaexamples.io import write_json, write_jsonl
+from metaexamples.schemas import TaskConfig
 from metaexamples.tasks import Problem, SamplingSpec, SFTData, Verdict, VerifiedTask
 from metaexamples.tasks.procedural import ProceduralTask
 
@@ -54,10 +55,17 @@ class QATask(VerifiedTask):
 
     def __init__(self, cfg, tokenizer=None, cache: Path | None = None) -> None:
         super().__init__(cfg, tokenizer, cache)
-        self.folder: Path | None = None
-        self._rows: dict[str, list[dict]] = {}
+        self.splits = JsonlSplits(self._folder, self.data_description)
 
     # -- what a subclass provides -----------------------------------------------------------
+    def _folder(self) -> Path:
+        """The data folder for this config (`data.cache.keyed_folder`)."""
+        raise NotImplementedError
+
+    def data_description(self) -> str:
+        """What the data is, for the error when it is missing (e.g. "task=prompts path=...")."""
+        raise NotImplementedError
+
     def system_prompt(self) -> str | None:
         return None
 
@@ -99,16 +107,18 @@ class QATask(VerifiedTask):
         check_key(dec.seed_symbols == 0, "decoding.seed_symbols", f"the grammar task's setting; task={cfg.task.name} has none")
 
     # -- data -------------------------------------------------------------------------------
+    @property
+    def folder(self) -> Path | None:
+        return self.splits.folder
+
+    def load_data(self) -> Path:
+        return self.splits.load()
+
     def data_summary(self) -> dict:
-        manifest = read_json(self.folder / "manifest.json")
-        return {"folder": str(self.folder), "counts": manifest["counts"]}
+        return {"folder": str(self.folder), "counts": self.splits.manifest()["counts"]}
 
     def rows(self, split: str) -> list[dict]:
-        from metaexamples.data.cache import read_jsonl_split
-
-        if split not in self._rows:
-            self._rows[split] = read_jsonl_split(self.folder, split)
-        return self._rows[split]
+        return self.splits.rows(split)
 
     # -- prompts and problems ---------------------------------------------------------------
     use_chat = ProceduralTask.use_chat  # one rule for chat vs plain prompts (task.prompt_format)
