@@ -31,6 +31,7 @@ from omegaconf import DictConfig  # noqa: E402
 
 from metaexamples.config import register_configs, validate  # noqa: E402
 from metaexamples.errors import ConfigError  # noqa: E402
+from metaexamples.schemas import moved_key_message  # noqa: E402
 
 log = logging.getLogger("metaexamples")
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")  # shipped in the package; conf/ at the repo root links here
@@ -86,6 +87,9 @@ def describe_error(exc: BaseException, places: dict[str, Path] | None = None) ->
         if unknown and (Path(CONF_DIR) / unknown.group(1)).is_dir():  # a group outside the defaults list
             return (f"{unknown.group(1)}: a config group that the defaults list does not include; add it with a +: "
                     f"+{unknown.group(1)}=<option> (options: {', '.join(_options(unknown.group(1)))})")
+        moved = [m for m in (moved_key_message(k) for k in re.findall(r"[\w.]+", text)) if m]
+        if moved:  # a key that left a shared group for its task (schemas.MOVED_KEYS)
+            return moved[0]
         if unknown:  # a key the schema does not have
             return f"{unknown.group(1)}: no such key{f' ({cause})' if cause else ''}; `metaexamples --cfg job` lists the keys"
         if merging and cause:  # a value of the wrong type

@@ -8,8 +8,8 @@ from __future__ import annotations
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
-from metaexamples.errors import check_key
-from metaexamples.schemas import GROUP_SCHEMAS, MethodConfig, TaskConfig
+from metaexamples.errors import ConfigError, check_key
+from metaexamples.schemas import GROUP_SCHEMAS, MOVED_KEYS, MethodConfig, TaskConfig, moved_key_message
 from metaexamples.tasks import VerifiedTask
 
 
@@ -34,6 +34,7 @@ def validate(cfg: DictConfig) -> None:
     from metaexamples.methods import make_method, method_class
     from metaexamples.tasks import task_class
 
+    _check_moved_keys(cfg)
     task = task_class(cfg.task.name)
     stages = ("data", "train", *task.all_eval_stages())
     check_key(isinstance(cfg.get("seed"), int) and not isinstance(cfg.seed, bool), "seed",
@@ -75,11 +76,8 @@ def validate(cfg: DictConfig) -> None:
 
     check_decoding(cfg.decoding, task.constraints)  # the task re-checks with its own constraints
     _check_greedy(cfg.decoding)
-    mnt = cfg.decoding.get("max_new_tokens")
-    check_key(mnt is None or mnt > 0, "decoding.max_new_tokens",
-              f"must be positive (or null: the task's default), got {mnt}")
     e = cfg.eval
-    for key in ("batch_size", "n_samples", "gen_batch_size", "calibration_buckets", "set_problems", "set_samples"):
+    for key in ("batch_size", "gen_batch_size", "set_problems", "set_samples"):
         check_key(e[key] > 0, f"eval.{key}", f"must be positive, got {e[key]}")
     if issubclass(task, VerifiedTask):  # eval.set_* are read by the shared eval_sets stage
         check_key(len(e.set_ks) > 0, "eval.set_ks", "is empty: eval_sets would report no pass@k; e.g. eval.set_ks=[1,5]")
@@ -93,6 +91,16 @@ def validate(cfg: DictConfig) -> None:
               f"unknown {lg.mode!r}; available: offline, online")
     task.check_config(cfg)
     _check_cache_dir(cfg)  # last: it makes the cache folder, which a refused config must not leave behind
+
+
+def _check_moved_keys(cfg) -> None:
+    """A key that left a shared group (schemas.MOVED_KEYS) but was added back with `+key=...`
+    (which Hydra accepts): refused in one line naming the new key, never silently ignored."""
+    for old in MOVED_KEYS:
+        group, _, key = old.partition(".")
+        node = cfg.get(group)
+        if node is not None and key in node:
+            raise ConfigError(moved_key_message(old))
 
 
 def _check_hardware(t) -> None:

@@ -63,16 +63,23 @@ VALUES = [
     (["decoding=greedy", "decoding.top_k=5"], "decoding.top_k"),
     (["decoding=greedy", "decoding.top_p=0.9"], "decoding.top_p"),
     (["decoding.temperature=0", "decoding.top_k=5"], "decoding.top_k"),
-    (["decoding.max_new_tokens=-5"], "decoding.max_new_tokens"),
+    (["task.max_new_tokens=-5"], "task.max_new_tokens"),
     (["decoding.top_p=0"], "decoding.top_p"),
     (["decoding.top_p=1.5"], "decoding.top_p"),
     (["decoding.temperature=-1"], "decoding.temperature"),
     (["decoding.top_k=-1"], "decoding.top_k"),
     (["decoding.constraint=regex"], "decoding.constraint"),
-    (["decoding.seed_symbols=-1"], "decoding.seed_symbols"),
-    (["decoding.seed_symbols=16"], "decoding.seed_symbols"),
+    (["task.seed_symbols=-1"], "task.seed_symbols"),
+    (["task.seed_symbols=16"], "task.seed_symbols"),
+    (["task.n_samples=0"], "task.n_samples"),
+    (["task.calibration_buckets=0"], "task.calibration_buckets"),
+    # keys that moved to the task that reads them: one line naming the new key
+    (["decoding.seed_symbols=2"], "decoding.seed_symbols: moved to task.seed_symbols"),
+    (["decoding.max_new_tokens=40"], "decoding.max_new_tokens: moved to task.max_new_tokens"),
+    (["eval.n_samples=10"], "eval.n_samples: moved to task.n_samples"),
+    (["+eval.calibration_buckets=3"], "eval.calibration_buckets: moved to task.calibration_buckets"),
+    (["task=procedural", "+decoding.seed_symbols=2"], "decoding.seed_symbols: moved to task.seed_symbols"),
     # eval, logger
-    (["eval.n_samples=0"], "eval.n_samples"),
     (["eval.batch_size=0"], "eval.batch_size"),
     (["logger.backend=tensorboard"], "logger.backend"),
     (["logger.mode=sometimes"], "logger.mode"),
@@ -94,8 +101,7 @@ VALUES = [
     (["task=procedural", "task.ood_difficulty=[2,4]"], "task.ood_difficulty"),
     (["task=procedural", "task.pass_k=[1,50]"], "task.pass_k"),
     (["task=procedural", "stages=[data,eval_gen]"], "stages"),
-    (["task=procedural", "decoding.max_new_tokens=40"], "decoding.max_new_tokens"),
-    (["task=procedural", "decoding.seed_symbols=2"], "decoding.seed_symbols"),
+    (["task=procedural", "task.seed_symbols=2"], "task.seed_symbols"),  # task=grammar's key only
 ]
 
 

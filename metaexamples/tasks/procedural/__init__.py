@@ -101,11 +101,6 @@ class ProceduralTask(VerifiedTask):
         for key in ("timeout_s", "memory_mb", "max_output_bytes", "block_size"):
             check_key(t[key] > 0, f"task.{key}", f"must be positive, got {t[key]}")
         check_key(t.workers >= 0, "task.workers", f"must be >= 0, got {t.workers}")
-        dec = cfg.decoding  # the grammar task's decoding keys would be ignored here without a word
-        check_key(dec.get("max_new_tokens") is None, "decoding.max_new_tokens",
-                  f"task=procedural does not read it; set task.max_new_tokens={dec.get('max_new_tokens')} instead")
-        check_key(dec.seed_symbols == 0, "decoding.seed_symbols",
-                  "the grammar task's setting; task=procedural has none")
         _check_nonempty(t)
         if t.sandbox == "bubblewrap":  # asked for explicitly: refuse now, not after training
             from metaexamples.sandbox import Sandbox

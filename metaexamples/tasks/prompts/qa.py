@@ -101,10 +101,6 @@ class QATask(VerifiedTask):
             check_key(split in SPLITS, "task.eval_splits", f"unknown split {split!r}; available: {', '.join(SPLITS)}")
             if sizes is not None and "eval_verify" in cfg.stages:
                 check_key(sizes.get(split, 0) > 0, "task.eval_splits", f"split {split!r} is empty")
-        dec = cfg.decoding
-        check_key(dec.get("max_new_tokens") is None, "decoding.max_new_tokens",
-                  f"task={cfg.task.name} does not read it; set task.max_new_tokens={dec.get('max_new_tokens')} instead")
-        check_key(dec.seed_symbols == 0, "decoding.seed_symbols", f"the grammar task's setting; task={cfg.task.name} has none")
 
     # -- data -------------------------------------------------------------------------------
     @property
