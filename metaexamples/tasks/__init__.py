@@ -1,19 +1,23 @@
 """Tasks: what the model is asked and how an answer is judged (the `task` config group).
 
-One small contract, `Task`, that every task implements, and one registry. Shared code (the
-pipeline, results.json, W&B, the sweep report, the training methods) talks to a task only
-through this contract and never branches on a task's name. A new task is one package here
-(with a `Task` subclass that sets `name`) plus one YAML in conf/task/.
+Two contracts and one registry. Shared code (the pipeline, results.json, W&B, the sweep
+report, the training methods) talks to a task only through them and never branches on a
+task's name. A new task is one package here (a `Task` or `VerifiedTask` subclass that sets
+`name`) plus one YAML in conf/task/.
 
-A task gives:
+`Task`, what every task gives:
 - its data: `prepare_data()` builds (or reuses) its cached data folder, `load_data()` reads an
   existing one; `data_summary()` is results.json's `data` section;
-- problems per split (`problems(split)`: prompt token ids, expected answer, metadata such as
-  kind and difficulty) and a *verifier*, `verify(problem, completion) -> Verdict` (a reward in
-  [0, 1] and a named verdict kind): what the self-improvement and diversity methods train on;
-- what supervised fine-tuning reads (`sft_data()`) and an optional in-training monitor;
+- what supervised fine-tuning reads (`sft_data()`, `sft_setup()`) and an optional monitor;
 - its evaluation stages (`eval_stages`: stage name -> results.json section) and `evaluate`;
 - its identity (run name, results header fields, W&B tags) and its report tables.
+
+`VerifiedTask(Task)`, a task whose answers a verifier judges, adds problems per split
+(`problems(split)`: prompt token ids, expected answer, metadata such as kind and difficulty),
+how to sample them (`sampling(dec)`) and the *verifier*, `verify(problem, completion) ->
+Verdict` (a reward in [0, 1] and a named verdict kind): what the self-improvement and diversity
+methods train on and the shared eval_sets stage measures. Methods that need one test
+`issubclass(task_cls, VerifiedTask)`.
 """
 
 from __future__ import annotations
@@ -147,7 +151,6 @@ class Task:
 
     def evaluate(self, stage: str, model, tokenizer, run_dir: Path, tracker) -> dict:
         raise NotImplementedError
-
 
 
 class VerifiedTask(Task):

@@ -73,10 +73,7 @@ VALUES = [
     (["task.seed_symbols=16"], "task.seed_symbols"),
     (["task.n_samples=0"], "task.n_samples"),
     (["task.calibration_buckets=0"], "task.calibration_buckets"),
-    # keys that moved to the task that reads them: one line naming the new key
-    (["decoding.seed_symbols=2"], "decoding.seed_symbols: moved to task.seed_symbols"),
-    (["decoding.max_new_tokens=40"], "decoding.max_new_tokens: moved to task.max_new_tokens"),
-    (["eval.n_samples=10"], "eval.n_samples: moved to task.n_samples"),
+    # a key that moved to the task that reads them, added back with + (Hydra accepts it)
     (["+eval.calibration_buckets=3"], "eval.calibration_buckets: moved to task.calibration_buckets"),
     (["task=procedural", "+decoding.seed_symbols=2"], "decoding.seed_symbols: moved to task.seed_symbols"),
     # eval, logger
@@ -186,6 +183,11 @@ HYDRA = [
     (["train.max_steps=abc"], "train.max_steps=abc: Value 'abc'"),
     (["train.bogus=1"], "train.bogus: no such key"),
     (["grammar.min_len=["], "grammar.min_len=[: cannot parse"),
+    # keys that moved to the task that reads them: one line naming the new key, not "no such key"
+    (["decoding.seed_symbols=2"], "decoding.seed_symbols: moved to task.seed_symbols (task=grammar's own setting)"),
+    (["decoding.max_new_tokens=40"], "decoding.max_new_tokens: moved to task.max_new_tokens"),
+    (["eval.n_samples=10"], "eval.n_samples: moved to task.n_samples"),
+    (["task=procedural", "eval.calibration_buckets=3"], "eval.calibration_buckets: moved to task.calibration_buckets"),
 ]
 
 
