@@ -45,15 +45,16 @@ from omegaconf import OmegaConf
 from transformers import StoppingCriteriaList
 
 from metaexamples.config import register_configs
+from metaexamples.tasks.grammar import GrammarTask
 from metaexamples.tasks.grammar.build import run_data_stage
 from metaexamples.tasks.grammar.bundle import load_bundle
 from metaexamples.evaluation.scoring import score_strings
 from metaexamples.evaluation.scoring import tree_plan
 from metaexamples.tasks.grammar.generation import run_eval_gen
 from metaexamples.tasks.grammar.ppl import run_eval_ppl
-from metaexamples.evaluation.decoding import default_max_new_tokens, generate_kwargs
+from metaexamples.evaluation.decoding import generate_kwargs
 from metaexamples.tasks.grammar.constraints import make_constraint
-from metaexamples.tasks.grammar.generation import make_prompts, sample
+from metaexamples.tasks.grammar.generation import make_prompts, max_new_tokens, sample
 from metaexamples.models import load_model, load_tokenizer
 from metaexamples.paths import cache_dir
 from metaexamples.tracking import Tracker
@@ -80,7 +81,6 @@ def timed(fn):
 def trained_model(cfg, bundle, cache: Path, steps: int) -> Path:
     """A `tiny` model trained `steps` steps on the default data (reused once written)."""
     from metaexamples.methods import make_method
-    from metaexamples.tasks.grammar import GrammarTask
 
     run_dir = cache / "bench_eval" / f"{bundle.folder.name}-{steps}steps"
     if not (run_dir / "model" / "config.json").exists():
@@ -225,7 +225,7 @@ def bench_generation(model, tokenizer, bundle, cfg, repeats: int) -> dict:
     n = int(cfg.eval.gen_batch_size)
     decs = {name: compose_cfg([f"decoding={name}"]).decoding for name in ("sample", "alphabet", "grammar")}
     prompts = make_prompts(bundle, n, 0, 0, [])
-    steps = default_max_new_tokens(decs["sample"], int(bundle.grammar["max_len"]), len(bundle.close_ids))
+    steps = max_new_tokens(cfg.task, int(bundle.grammar["max_len"]), len(bundle.close_ids))
 
     plain = []
     for r in range(repeats):
@@ -257,7 +257,8 @@ def bench_default_eval(model, tokenizer, bundle, cfg, repeats: int) -> dict:
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as run_dir:
             t_ppl, ppl = timed(lambda: run_eval_ppl(cfg, bundle, model, tokenizer, Path(run_dir), Tracker()))
-            t_gen, gen = timed(lambda: run_eval_gen(cfg, bundle, model, tokenizer, Path(run_dir), Tracker()))
+            task = GrammarTask(cfg, tokenizer, None, bundle=bundle)
+            t_gen, gen = timed(lambda: run_eval_gen(task, model, tokenizer, Path(run_dir), Tracker()))
         runs.append((t_ppl + t_gen, t_ppl, t_gen))
     total, t_ppl, t_gen = sorted(runs)[len(runs) // 2]  # the median run
     n_scored = ppl["n_valid"] + ppl["n_invalid"] + len(bundle.split("eval"))

@@ -42,6 +42,7 @@ from metaexamples.sweep_jobs import override_values, sweep_plan  # noqa: E402
 from metaexamples.tasks import task_class  # noqa: E402
 from metaexamples.tracking import Tracker, start_tracker  # noqa: E402
 from metaexamples.training.checkpoint import check_resumable, latest_checkpoint  # noqa: E402
+from metaexamples.schemas import moved_key_message  # noqa: E402
 
 log = logging.getLogger("metaexamples")
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")  # shipped in the package; conf/ at the repo root links here
@@ -95,6 +96,9 @@ def describe_error(exc: BaseException, places: dict[str, Path] | None = None) ->
         if unknown and (Path(CONF_DIR) / unknown.group(1)).is_dir():  # a group outside the defaults list
             return (f"{unknown.group(1)}: a config group that the defaults list does not include; add it with a +: "
                     f"+{unknown.group(1)}=<option> (options: {', '.join(_options(unknown.group(1)))})")
+        moved = [m for m in (moved_key_message(k) for k in re.findall(r"[\w.]+", text)) if m]
+        if moved:  # a key that left a shared group for its task (schemas.MOVED_KEYS)
+            return moved[0]
         if unknown:  # a key the schema does not have
             return f"{unknown.group(1)}: no such key{f' ({cause})' if cause else ''}; `metaexamples --cfg job` lists the keys"
         if merging and cause:  # a value of the wrong type

@@ -8,14 +8,14 @@ from __future__ import annotations
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
-from metaexamples.errors import check_key
+from metaexamples.errors import ConfigError, check_key
 from metaexamples.evaluation.decoding import check_decoding
 from metaexamples.launch import on_cpu
 from metaexamples.methods import available as available_methods, make_method, method_class
 from metaexamples.models.loading import SOURCES, check_model_config, model_kind
 from metaexamples.paths import cache_dir
-from metaexamples.schemas import GROUP_SCHEMAS, MethodConfig, TaskConfig
-from metaexamples.tasks import available as available_tasks, task_class
+from metaexamples.schemas import GROUP_SCHEMAS, MOVED_KEYS, MethodConfig, TaskConfig, moved_key_message
+from metaexamples.tasks import VerifiedTask, available as available_tasks, task_class
 
 
 def register_configs() -> None:
@@ -33,6 +33,7 @@ def register_configs() -> None:
 def validate(cfg: DictConfig) -> None:
     """Range and cross-field checks, the task's own included; the first failure raises a
     one-line ConfigError naming the key."""
+    _check_moved_keys(cfg)
     task = task_class(cfg.task.name)
     stages = ("data", "train", *task.all_eval_stages())
     check_key(isinstance(cfg.get("seed"), int) and not isinstance(cfg.seed, bool), "seed",
@@ -73,13 +74,10 @@ def validate(cfg: DictConfig) -> None:
     check_model_config(m)  # the model source's own checks (model.arch of a model from scratch, ...)
     check_decoding(cfg.decoding, task.constraints)  # the task re-checks with its own constraints
     _check_greedy(cfg.decoding)
-    mnt = cfg.decoding.get("max_new_tokens")
-    check_key(mnt is None or mnt > 0, "decoding.max_new_tokens",
-              f"must be positive (or null: the task's default), got {mnt}")
     e = cfg.eval
-    for key in ("batch_size", "n_samples", "gen_batch_size", "calibration_buckets", "set_problems", "set_samples"):
+    for key in ("batch_size", "gen_batch_size", "set_problems", "set_samples"):
         check_key(e[key] > 0, f"eval.{key}", f"must be positive, got {e[key]}")
-    if task.has_verifier:  # eval.set_* are read by the shared eval_sets stage
+    if issubclass(task, VerifiedTask):  # eval.set_* are read by the shared eval_sets stage
         check_key(len(e.set_ks) > 0, "eval.set_ks", "is empty: eval_sets would report no pass@k; e.g. eval.set_ks=[1,5]")
         for k in e.set_ks:
             check_key(1 <= k <= e.set_samples, "eval.set_ks",
@@ -91,6 +89,16 @@ def validate(cfg: DictConfig) -> None:
               f"unknown {lg.mode!r}; available: offline, online")
     task.check_config(cfg)
     _check_cache_dir(cfg)  # last: it makes the cache folder, which a refused config must not leave behind
+
+
+def _check_moved_keys(cfg) -> None:
+    """A key that left a shared group (schemas.MOVED_KEYS) but was added back with `+key=...`
+    (which Hydra accepts): refused in one line naming the new key, never silently ignored."""
+    for old in MOVED_KEYS:
+        group, _, key = old.partition(".")
+        node = cfg.get(group)
+        if node is not None and key in node:
+            raise ConfigError(moved_key_message(old))
 
 
 def _check_hardware(t) -> None:

@@ -73,17 +73,13 @@ class DecodingConfig:
     temperature: float = 1.0
     top_k: int = 0  # 0 = off
     top_p: float = 1.0
-    constraint: str = "none"  # none | alphabet | grammar
-    seed_symbols: int = 0  # prompt = opening tag + first k symbols of a training string
-    max_new_tokens: Optional[int] = None  # null = grammar max_len + closing tag + margin
+    constraint: str = "none"  # the task's constraint processor: none (every task) | alphabet | grammar (task=grammar)
 
 
 @dataclass
 class EvalConfig:
     batch_size: int = 64  # scoring batch
-    n_samples: int = 1000
     gen_batch_size: int = 125  # <= ~128 rows keeps each step's [rows x 49k] buffers under malloc's mmap threshold
-    calibration_buckets: int = 5
     # eval_sets (any task with a verifier): n samples per held-out problem, pass@k and diversity
     set_problems: int = 64  # held-out problems (prompts) evaluated
     set_samples: int = 20  # samples per problem
@@ -121,6 +117,25 @@ class TaskConfig:
 GROUP_SCHEMAS = {"paths": PathsConfig, "model": ModelConfig, "train": TrainConfig, "decoding": DecodingConfig,
                  "eval": EvalConfig, "logger": LoggerConfig,
 }
+
+
+# Keys that left a shared group for the task that reads them (old key -> new key): typing the
+# old one is refused in one line naming the new one (cli.describe_error, validate).
+_SAMPLING_TASKS = "task=grammar, procedural, prompts and gym each have their own"
+MOVED_KEYS = {  # old key -> (new key, which tasks have it)
+    "decoding.seed_symbols": ("task.seed_symbols", "task=grammar's own setting"),
+    "decoding.max_new_tokens": ("task.max_new_tokens", _SAMPLING_TASKS),
+    "eval.n_samples": ("task.n_samples", _SAMPLING_TASKS),
+    "eval.calibration_buckets": ("task.calibration_buckets", "task=grammar's own setting"),
+}
+
+
+def moved_key_message(key: str) -> str | None:
+    """The one line for a key that moved (None for any other key)."""
+    if key not in MOVED_KEYS:
+        return None
+    new, whose = MOVED_KEYS[key]
+    return f"{key}: moved to {new} ({whose}); set {new}=<value> instead"
 
 
 # train keys that do not change the trained model: how often it logs, evaluates and saves, and

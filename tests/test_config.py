@@ -39,7 +39,7 @@ def test_defaults_are_the_embedded_offline_default(compose_cfg):
 def test_experiment_olmo_1b_sets_the_reference_settings(compose_cfg):
     cfg = compose_cfg(["experiment=olmo_1b"])
     assert cfg.model.hf_id == "allenai/OLMo-1B-hf"
-    assert (cfg.train.max_steps, cfg.train.eval_steps, cfg.eval.n_samples) == (2000, 250, 5000)
+    assert (cfg.train.max_steps, cfg.train.eval_steps, cfg.task.n_samples) == (2000, 250, 5000)
     assert cfg.data.synthetic_mix_ratio == 0.1
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob as globlib
 import os
 import sys
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -42,7 +43,7 @@ def iter_documents(corpus_cfg) -> Iterator[str]:
     if name == "builtin":
         docs = _builtin_documents()
     elif name == "text_files":
-        docs = (open(p, encoding="utf-8", errors="replace").read() for p in _matching_files(corpus_cfg))
+        docs = (Path(p).read_text(encoding="utf-8", errors="replace") for p in _matching_files(corpus_cfg))
     elif name == "hf":
         docs = _hf_documents(corpus_cfg)
     else:

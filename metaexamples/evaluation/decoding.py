@@ -19,7 +19,7 @@ from transformers import (GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from metaexamples.errors import ConfigError
 
-CLOSE_MARGIN = 4  # extra new tokens beyond max_len + closing tag, for the default budget
+CLOSE_MARGIN = 4  # extra new tokens beyond max_len + closing tag, for a task's default budget
 
 
 def check_decoding(dec, constraints: Sequence[str] = ("none",)) -> None:
@@ -33,15 +33,6 @@ def check_decoding(dec, constraints: Sequence[str] = ("none",)) -> None:
     if dec.constraint not in constraints:
         raise ConfigError(f"decoding.constraint: unknown {dec.constraint!r} for this task; "
                           f"available: {', '.join(constraints)}")
-
-
-def default_max_new_tokens(dec, max_len: int, n_close: int) -> int:
-    """decoding.max_new_tokens, or (null) room for the longest string, its tag and a margin."""
-    if dec.get("max_new_tokens") is not None:
-        if dec.max_new_tokens <= 0:
-            raise ConfigError(f"decoding.max_new_tokens: must be positive, got {dec.max_new_tokens}")
-        return int(dec.max_new_tokens)
-    return int(max_len) + n_close + CLOSE_MARGIN
 
 
 # Per-step work happens on [batch, vocab] float32 scores (49 MB at batch 250 with a 49k

@@ -18,21 +18,25 @@ class Rollout:
     text: str
     logprob: float  # under the sampling model's raw distribution
     verdict: Verdict
+    stop: str = "stop"  # how it ended: "stop" (the task's stop sequence), "eos" or "budget"
 
 
 def rollouts(model, tokenizer, task, problems: list[Problem], k: int, dec, *, seed: int,
-             batch_size: int) -> list[Rollout]:
-    """k completions per problem (problem-major order), verified in one batch."""
+             batch_size: int, share_prompts: bool = True) -> list[Rollout]:
+    """k completions per problem (problem-major order), verified in one batch. share_prompts:
+    prefill a repeated prompt once (sampling.sample_completions; off where samples must be
+    bit-identical to the unshared path, as the grammar task's eval_gen)."""
     spec = task.sampling(dec)
     repeated = [p for p in problems for _ in range(k)]
     eos = tokenizer.eos_token_id
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
     completions = sample_completions(model, [p.prompt_ids for p in repeated], dec, max_new_tokens=spec.max_new_tokens,
                                      pad_id=pad, eos_id=eos, batch_size=batch_size, seed=seed,
-                                     stop_ids=spec.stop_ids, constraint=spec.constraint, share_prompts=True)
+                                     stop_ids=spec.stop_ids, constraint=spec.constraint,
+                                     share_prompts=share_prompts)
     verdicts = task.verify_many(repeated, [c.tokens for c in completions])
     return [Rollout(problem=p, sample=i % k, tokens=c.tokens, text=tokenizer.decode(c.tokens, skip_special_tokens=True),
-                    logprob=c.logprob, verdict=v)
+                    logprob=c.logprob, verdict=v, stop=c.stop)
             for i, (p, c, v) in enumerate(zip(repeated, completions, verdicts))]
 
 
@@ -47,7 +51,7 @@ def rollout_rows(done: list[Rollout]) -> list[dict]:
 def novel_flags(task, done: list[Rollout], seen: list) -> list:
     """Per rollout: True / False whether a rewarded sample's output is outside the task's known
     outputs plus `seen` (what the method trained on so far); None for an unrewarded sample or
-    where the task has no notion of novelty (Task.known_outputs is None)."""
+    where the task has no notion of novelty (VerifiedTask.known_outputs is None)."""
     known = task.known_outputs(seen)
     out = []
     for r in done:

@@ -63,7 +63,7 @@ def _prefill_shared(model, rows: list[list[int]], pad: int, device):
     positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 1)  # as generate numbers left-padded rows
     with torch.inference_mode():
         out = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1], use_cache=True)
-    cache = out.past_key_values
+    cache = out.cache
     select = torch.tensor(index, device=device)
     cache.reorder_cache(select)
     return ids[select], mask[select], cache
@@ -110,7 +110,7 @@ def sample_completions(model, prompts: Sequence[Sequence[int]], dec, *, max_new_
                                            eos_token_id=eos_id, stop_ids=stop,
                                            constraint=constraint() if constraint else None)
         if share_prompts and len(set(map(tuple, rows))) < len(rows):
-            ids, mask, kwargs["past_key_values"] = _prefill_shared(model, rows, pad_id, device)
+            ids, mask, kwargs["cache"] = _prefill_shared(model, rows, pad_id, device)
         else:
             ids, mask = _left_pad(rows, pad_id)
         with torch.inference_mode():

@@ -15,7 +15,7 @@ semantic, which compare every sample with every other, get no interval):
   the same over every sample of the run (one number, no interval);
 - self_bleu: Self-BLEU (diversity.self_bleu: each sample against the prompt's others, 0-1);
 - coverage: distinct correct outputs (reward 1; output = the verifier's `extracted`, else the
-  completion tokens); where the task knows its training outputs (`Task.known_outputs`: the
+  completion tokens); where the task knows its training outputs (`VerifiedTask.known_outputs`: the
   grammar task's training strings and what a method fine-tuned on) only novel ones count:
   distinct novel valid strings.
   distinct_correct: the same without the novelty condition; novel_share: the share of correct

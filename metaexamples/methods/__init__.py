@@ -3,7 +3,7 @@
 A method is one module here with a `Method` subclass that sets `name`, plus one YAML in
 conf/method/. `train(cfg, task, run_dir, tracker)` returns results.json's `train` section.
 Every method works with every task that provides what it needs (`sft` needs the task's
-supervised data; the verifier-driven methods need `task.has_verifier`).
+supervised data; the verifier-driven methods need a `tasks.VerifiedTask`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from metaexamples.errors import ConfigError
 from metaexamples.registry import Registry
+from metaexamples.tasks import VerifiedTask
 
 
 class Method:
@@ -27,7 +28,7 @@ class Method:
     def check_config(cls, cfg, task_cls) -> None:
         """Before any stage runs: refuse, with one line naming the key, a setting out of range
         or a task (class) this method cannot use."""
-        if cls.needs_verifier and not task_cls.has_verifier:
+        if cls.needs_verifier and not issubclass(task_cls, VerifiedTask):
             raise ConfigError(f"method.name: {cls.name} needs a verifier and task={task_cls.name} has none")
 
     @classmethod

@@ -25,7 +25,7 @@ import numpy as np
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.evaluation.problems import output_key
 from metaexamples.evaluation.rollout import Rollout
-from metaexamples.tasks import SFTData, Task
+from metaexamples.tasks import SFTData, VerifiedTask
 
 
 def uses_diversity_options(m) -> bool:
@@ -37,9 +37,9 @@ def check_config_options(m, task_cls) -> None:
     check_key(0.0 <= m.replay < 1.0, "method.replay", f"must be in [0, 1) (a share of the blocks), got {m.replay}")
     check_key(m.epochs is None or m.epochs > 0, "method.epochs", f"must be positive, got {m.epochs}")
     check_key(m.budget is None or m.budget > 0, "method.budget", f"must be positive, got {m.budget}")
-    if uses_diversity_options(m) and task_cls.known_outputs is Task.known_outputs:
+    if uses_diversity_options(m) and task_cls.known_outputs is VerifiedTask.known_outputs:
         key = "method.distinct" if m.distinct else "method.prefer_new"
-        raise ConfigError(f"{key}: task={task_cls.name} has no notion of distinct outputs (no Task.known_outputs)")
+        raise ConfigError(f"{key}: task={task_cls.name} has no notion of distinct outputs (no VerifiedTask.known_outputs)")
     if m.replay > 0 and not (m.sft_steps or m.warmup_steps):
         raise ConfigError("method.replay: replays the SFT stream the run started from, and this run has no SFT "
                           "(set method.warmup_steps or method.sft_steps)")

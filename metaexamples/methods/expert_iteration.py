@@ -51,7 +51,7 @@ from metaexamples.methods.curriculum import Curriculum, CurriculumConfig, check_
 from metaexamples.methods.ei_selection import (check_config_options, check_options, fine_tune_steps, select_diverse,
                                                selection_key, uses_diversity_options, with_replay)
 from metaexamples.schemas import train_result_config
-from metaexamples.tasks import Task
+from metaexamples.tasks import VerifiedTask
 from metaexamples.tracking import Tracker, flatten
 from metaexamples.training.checkpoint import config_differences
 
@@ -175,7 +175,7 @@ class ExpertIteration(Method):
     def _check_references(m, task_cls) -> None:
         """control=reference and rationalize train on the task's reference completions: a task
         class that does not provide them (the contract's default) is refused before any stage."""
-        if task_cls.reference_completion is Task.reference_completion and (m.control == "reference" or m.rationalize):
+        if task_cls.reference_completion is VerifiedTask.reference_completion and (m.control == "reference" or m.rationalize):
             key = "method.control" if m.control == "reference" else "method.rationalize"
             raise ConfigError(f"{key}: task={task_cls.name} has no reference completions")
 

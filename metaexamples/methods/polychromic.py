@@ -242,9 +242,8 @@ class Polychromic(Method):
         m = cfg.method
         check_key(m.lam >= 0, "method.lam", f"must be >= 0, got {m.lam}")
         check_key(m.form in FORMS, "method.form", f"unknown {m.form!r}; available: {', '.join(FORMS)}")
-        known = tuple(getattr(task, "diversities", DIVERSITIES))
-        check_key(m.diversity in known, "method.diversity",
-                  f"unknown {m.diversity!r} for task={task.name}; available: {', '.join(known)}")
+        check_key(m.diversity in DIVERSITIES, "method.diversity",
+                  f"unknown {m.diversity!r}; available: {', '.join(DIVERSITIES)}")
         check_key(m.set_size >= 2, "method.set_size", f"must be >= 2 (a set of one has no diversity), got {m.set_size}")
         check_key(m.n_samples > m.set_size, "method.n_samples",
                   f"n ({m.n_samples}) must be larger than method.set_size ({m.set_size}): with n <= s no sample "

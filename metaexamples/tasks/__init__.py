@@ -1,19 +1,23 @@
 """Tasks: what the model is asked and how an answer is judged (the `task` config group).
 
-One small contract, `Task`, that every task implements, and one registry. Shared code (the
-pipeline, results.json, W&B, the sweep report, the training methods) talks to a task only
-through this contract and never branches on a task's name. A new task is one package here
-(with a `Task` subclass that sets `name`) plus one YAML in conf/task/.
+Two contracts and one registry. Shared code (the pipeline, results.json, W&B, the sweep
+report, the training methods) talks to a task only through them and never branches on a
+task's name. A new task is one package here (a `Task` or `VerifiedTask` subclass that sets
+`name`) plus one YAML in conf/task/.
 
-A task gives:
+`Task`, what every task gives:
 - its data: `prepare_data()` builds (or reuses) its cached data folder, `load_data()` reads an
   existing one; `data_summary()` is results.json's `data` section;
-- problems per split (`problems(split)`: prompt token ids, expected answer, metadata such as
-  kind and difficulty) and a *verifier*, `verify(problem, completion) -> Verdict` (a reward in
-  [0, 1] and a named verdict kind): what the self-improvement and diversity methods train on;
-- what supervised fine-tuning reads (`sft_data()`) and an optional in-training monitor;
+- what supervised fine-tuning reads (`sft_data()`, `sft_setup()`) and an optional monitor;
 - its evaluation stages (`eval_stages`: stage name -> results.json section) and `evaluate`;
 - its identity (run name, results header fields, W&B tags) and its report tables.
+
+`VerifiedTask(Task)`, a task whose answers a verifier judges, adds problems per split
+(`problems(split)`: prompt token ids, expected answer, metadata such as kind and difficulty),
+how to sample them (`sampling(dec)`) and the *verifier*, `verify(problem, completion) ->
+Verdict` (a reward in [0, 1] and a named verdict kind): what the self-improvement and diversity
+methods train on and the shared eval_sets stage measures. Methods that need one test
+`issubclass(task_cls, VerifiedTask)`.
 """
 
 from __future__ import annotations
@@ -54,7 +58,6 @@ class Task:
     the methods below; the defaults say what is optional."""
 
     name: ClassVar[str] = ""
-    has_verifier: ClassVar[bool] = False
     config_schema: ClassVar[type | None] = None  # dataclass of the task's keys (task.*); None = name only
     group_schemas: ClassVar[dict[str, type]] = {}  # schemas of the task's own config groups
     eval_stages: ClassVar[dict[str, str]] = {}  # stage -> results.json section (also the W&B prefix)
@@ -113,40 +116,6 @@ class Task:
     def data_summary(self) -> dict:
         return {}
 
-    # -- problems and the verifier --------------------------------------------------------
-    # Every task with a verifier serves at least these two splits of problems: "train" (what a
-    # method trains on) and "heldout" (what a method is judged on, never trained on).
-    def problems(self, split: str, limit: int | None = None) -> list[Problem]:
-        raise ConfigError(f"task={self.name}: has no problems to sample from")
-
-    def reference_completion(self, problem: Problem) -> list[int] | None:
-        """A correct completion's token ids (the reference answer or program), where the task
-        has one (procedural problems); None where it has none (grammar generation)."""
-        return None
-
-    def sample_metrics(self, rows: list[dict], seen: list = ()) -> dict:
-        """Task-specific figures over verified samples (rows with "verdict", "extracted"),
-        beside accuracy and pass@k; e.g. novelty for grammars. `seen`: the extracted outputs
-        a method has fine-tuned the model on (its own training data, which novelty must count
-        as known, like the task's training data)."""
-        return {}
-
-    def known_outputs(self, seen=()) -> frozenset | None:
-        """The outputs novelty counts as known (the task's training outputs plus `seen`, what a
-        method fine-tuned the model on); None where the task has no notion of novelty."""
-        return None
-
-    def sampling(self, dec) -> SamplingSpec:
-        """Stop sequence, constraint and budget for sampling completions under decoding `dec`."""
-        raise ConfigError(f"task={self.name}: has no problems to sample from")
-
-    def verify(self, problem: Problem, completion_ids: list[int]) -> Verdict:
-        raise ConfigError(f"task={self.name}: has no verifier")
-
-    def verify_many(self, problems: list[Problem], completions: list[list[int]]) -> list[Verdict]:
-        """Verdicts in order; a task that can batch (a sandbox pool) overrides this."""
-        return [self.verify(p, c) for p, c in zip(problems, completions)]
-
     # -- training -------------------------------------------------------------------------
     def sft_data(self) -> SFTData:
         raise ConfigError(f"task={self.name}: has no supervised training data")
@@ -177,15 +146,64 @@ class Task:
     # -- evaluation -----------------------------------------------------------------------
     @classmethod
     def all_eval_stages(cls) -> dict[str, str]:
-        """The task's own evaluation stages, plus the shared ones every task with a verifier
-        gets (eval_sets: n samples per held-out problem; pass@k and diversity)."""
-        return {**cls.eval_stages, **(SHARED_VERIFIER_STAGES if cls.has_verifier else {})}
+        """Every evaluation stage a run of this task may name (a VerifiedTask adds the shared ones)."""
+        return dict(cls.eval_stages)
 
     def evaluate(self, stage: str, model, tokenizer, run_dir: Path, tracker) -> dict:
         raise NotImplementedError
 
 
-# the shared evaluation stages every task with a verifier gets: stage -> results.json section
+class VerifiedTask(Task):
+    """A task whose answers a verifier judges: problems to sample from, how to sample a
+    completion, and a verdict per completion. What the verifier-driven methods
+    (expert_iteration, polychromic) and the shared eval_sets stage need; `methods` and
+    `config` test for it with isinstance/issubclass, never by a task's name.
+
+    Every verified task serves at least two splits of problems: "train" (what a method trains
+    on) and "heldout" (what a method is judged on, never trained on)."""
+
+    def problems(self, split: str, limit: int | None = None) -> list[Problem]:
+        """The problems of a split (prompt token ids, expected answer, metadata such as kind and
+        difficulty), in a fixed order; the first `limit` of them."""
+        raise NotImplementedError
+
+    def sampling(self, dec) -> SamplingSpec:
+        """Stop sequence, constraint and budget for sampling completions under decoding `dec`."""
+        raise NotImplementedError
+
+    def verify(self, problem: Problem, completion_ids: list[int]) -> Verdict:
+        """A reward in [0, 1] and a named verdict kind for one completion."""
+        raise NotImplementedError
+
+    def verify_many(self, problems: list[Problem], completions: list[list[int]]) -> list[Verdict]:
+        """Verdicts in order; a task that can batch (a sandbox pool) overrides this."""
+        return [self.verify(p, c) for p, c in zip(problems, completions)]
+
+    def reference_completion(self, problem: Problem) -> list[int] | None:
+        """A correct completion's token ids (the reference answer or program), where the task
+        has one (procedural problems); None where it has none (grammar generation)."""
+        return None
+
+    def sample_metrics(self, rows: list[dict], seen: list = ()) -> dict:
+        """Task-specific figures over verified samples (rows with "verdict", "extracted"),
+        beside accuracy and pass@k; e.g. novelty for grammars. `seen`: the extracted outputs
+        a method has fine-tuned the model on (its own training data, which novelty must count
+        as known, like the task's training data)."""
+        return {}
+
+    def known_outputs(self, seen=()) -> frozenset | None:
+        """The outputs novelty counts as known (the task's training outputs plus `seen`, what a
+        method fine-tuned the model on); None where the task has no notion of novelty."""
+        return None
+
+    @classmethod
+    def all_eval_stages(cls) -> dict[str, str]:
+        """The task's own evaluation stages, plus the shared ones every verified task gets
+        (eval_sets: n samples per held-out problem; pass@k and diversity)."""
+        return {**cls.eval_stages, **SHARED_VERIFIER_STAGES}
+
+
+# the shared evaluation stages every verified task gets: stage -> results.json section
 SHARED_VERIFIER_STAGES = {"eval_sets": "sets"}
 
 
@@ -205,4 +223,4 @@ def make_task(cfg, tokenizer, cache: Path) -> Task:
 
 
 __all__ = ["SHARED_VERIFIER_STAGES", "Problem", "ReportSection", "ReportTable", "SFTData", "SamplingSpec", "Task",
-           "Verdict", "available", "make_task", "task_class"]
+           "Verdict", "VerifiedTask", "available", "make_task", "task_class"]

@@ -24,6 +24,7 @@ import pytest
 from metaexamples import cli
 from metaexamples.config import validate
 from metaexamples.errors import ConfigError
+from metaexamples.schemas import MOVED_KEYS
 
 SMALL = ["data.n_train_items=300", "data.n_eval=40", "data.n_test=60"]
 QUIET = ["logger=none", "hydra/job_logging=none", "hydra/hydra_logging=none"]
@@ -63,16 +64,20 @@ VALUES = [
     (["decoding=greedy", "decoding.top_k=5"], "decoding.top_k"),
     (["decoding=greedy", "decoding.top_p=0.9"], "decoding.top_p"),
     (["decoding.temperature=0", "decoding.top_k=5"], "decoding.top_k"),
-    (["decoding.max_new_tokens=-5"], "decoding.max_new_tokens"),
+    (["task.max_new_tokens=-5"], "task.max_new_tokens"),
     (["decoding.top_p=0"], "decoding.top_p"),
     (["decoding.top_p=1.5"], "decoding.top_p"),
     (["decoding.temperature=-1"], "decoding.temperature"),
     (["decoding.top_k=-1"], "decoding.top_k"),
     (["decoding.constraint=regex"], "decoding.constraint"),
-    (["decoding.seed_symbols=-1"], "decoding.seed_symbols"),
-    (["decoding.seed_symbols=16"], "decoding.seed_symbols"),
+    (["task.seed_symbols=-1"], "task.seed_symbols"),
+    (["task.seed_symbols=16"], "task.seed_symbols"),
+    (["task.n_samples=0"], "task.n_samples"),
+    (["task.calibration_buckets=0"], "task.calibration_buckets"),
+    # a key that moved to the task that reads them, added back with + (Hydra accepts it)
+    (["+eval.calibration_buckets=3"], "eval.calibration_buckets"),  # "...: moved to task.calibration_buckets"
+    (["task=procedural", "+decoding.seed_symbols=2"], "decoding.seed_symbols"),
     # eval, logger
-    (["eval.n_samples=0"], "eval.n_samples"),
     (["eval.batch_size=0"], "eval.batch_size"),
     (["logger.backend=tensorboard"], "logger.backend"),
     (["logger.mode=sometimes"], "logger.mode"),
@@ -94,8 +99,6 @@ VALUES = [
     (["task=procedural", "task.ood_difficulty=[2,4]"], "task.ood_difficulty"),
     (["task=procedural", "task.pass_k=[1,50]"], "task.pass_k"),
     (["task=procedural", "stages=[data,eval_gen]"], "stages"),
-    (["task=procedural", "decoding.max_new_tokens=40"], "decoding.max_new_tokens"),
-    (["task=procedural", "decoding.seed_symbols=2"], "decoding.seed_symbols"),
 ]
 
 
@@ -106,6 +109,8 @@ def test_bad_values_are_refused_before_any_stage(compose_cfg, tmp_path, override
         validate(cfg)
     message = str(err.value)
     assert message.startswith(f"{key}: ") and "\n" not in message, message
+    if key in MOVED_KEYS:  # names where the key went
+        assert f"moved to {MOVED_KEYS[key][0]}" in message, message
     assert not (tmp_path / "cache").exists()
 
 
@@ -180,6 +185,12 @@ HYDRA = [
     (["train.max_steps=abc"], "train.max_steps=abc: Value 'abc'"),
     (["train.bogus=1"], "train.bogus: no such key"),
     (["grammar.min_len=["], "grammar.min_len=[: cannot parse"),
+    # keys that moved to the task that reads them: one line naming the new key, not "no such key"
+    (["decoding.seed_symbols=2"], "decoding.seed_symbols: moved to task.seed_symbols (task=grammar's own setting)"),
+    (["decoding.max_new_tokens=40"], "decoding.max_new_tokens: moved to task.max_new_tokens"),
+    (["eval.n_samples=10"], "eval.n_samples: moved to task.n_samples"),
+    (["task=procedural", "eval.calibration_buckets=3"], "eval.calibration_buckets: moved to task.calibration_buckets"),
+    (["task=procedural", "task.seed_symbols=2"], "task.seed_symbols: no such key"),  # task=grammar's key only
 ]
 
 

@@ -16,10 +16,10 @@ from metaexamples.tasks.grammar.bundle import load_bundle
 from metaexamples.errors import ConfigError
 from metaexamples.evaluation import scoring
 from metaexamples.evaluation.scoring import score_strings
+from metaexamples.tasks.grammar import GrammarTask
 from metaexamples.tasks.grammar.generation import run_eval_gen
 from metaexamples.tasks.grammar.ppl import run_eval_ppl
-from metaexamples.evaluation.decoding import default_max_new_tokens
-from metaexamples.tasks.grammar.generation import make_prompts, sample
+from metaexamples.tasks.grammar.generation import make_prompts, max_new_tokens, sample
 from metaexamples.evaluation.metrics import choose_threshold
 from metaexamples.evaluation.scoring import logsumexp_of_head
 from metaexamples.io import read_json, read_jsonl
@@ -160,15 +160,15 @@ def test_ppl_metrics_equal_sklearn_on_the_saved_scores(data, model, tokenizer, t
 # --- constrained decoding -------------------------------------------------------------------
 def generate(cfg, bundle, model, tokenizer, n: int = 32) -> list[dict]:
     dec = cfg.decoding
-    prompts = make_prompts(bundle, n, int(dec.seed_symbols), 0, bundle.split("train"))
-    max_new = default_max_new_tokens(dec, int(bundle.grammar["max_len"]), len(bundle.close_ids))
+    prompts = make_prompts(bundle, n, int(cfg.task.seed_symbols), 0, bundle.split("train"))
+    max_new = max_new_tokens(cfg.task, int(bundle.grammar["max_len"]), len(bundle.close_ids))
     return sample(model, tokenizer, bundle, dec, prompts, batch_size=16, max_new_tokens=max_new, seed=0)
 
 
 @pytest.mark.parametrize("seed_symbols", [0, 2])
 @pytest.mark.parametrize("grammar", ["g1", "g2", "g3", "dyck"])
 def test_grammar_decoding_gives_only_valid_samples(data, model, tokenizer, grammar, seed_symbols):
-    cfg, bundle = data(grammar, "decoding=grammar", f"decoding.seed_symbols={seed_symbols}")
+    cfg, bundle = data(grammar, "decoding=grammar", f"task.seed_symbols={seed_symbols}")
     symbol_of = {t: i for i, t in enumerate(bundle.symbol_ids)}
     samples = generate(cfg, bundle, model, tokenizer)
     for s in samples:
@@ -184,8 +184,8 @@ def test_grammar_decoding_gives_only_valid_samples(data, model, tokenizer, gramm
 
 
 def test_alphabet_decoding_emits_only_symbols_and_the_closing_tag(data, model, tokenizer, tmp_path):
-    cfg, bundle = data("g2", "decoding=alphabet", "eval.n_samples=48", "eval.gen_batch_size=16")
-    gen = run_eval_gen(cfg, bundle, model, tokenizer, tmp_path, Tracker())
+    cfg, bundle = data("g2", "decoding=alphabet", "task.n_samples=48", "eval.gen_batch_size=16")
+    gen = run_eval_gen(GrammarTask(cfg, tokenizer, None, bundle=bundle), model, tokenizer, tmp_path, Tracker())
     samples = read_jsonl(tmp_path / "eval_gen" / "samples.jsonl")
     symbols, close = set(bundle.symbol_ids), bundle.close_ids
     for s in samples:
@@ -211,7 +211,7 @@ def test_alphabet_decoding_emits_only_symbols_and_the_closing_tag(data, model, t
 def test_bad_decoding_settings_are_one_line(data, model, tokenizer, tmp_path, override, key):
     cfg, bundle = data("g1", "decoding=top_p", override)
     with pytest.raises(ConfigError) as err:
-        run_eval_gen(cfg, bundle, model, tokenizer, tmp_path, Tracker())
+        run_eval_gen(GrammarTask(cfg, tokenizer, None, bundle=bundle), model, tokenizer, tmp_path, Tracker())
     message = str(err.value)
     assert message.startswith(f"{key}: ") and "\n" not in message
     assert not (tmp_path / "eval_gen").exists()  # refused before any work

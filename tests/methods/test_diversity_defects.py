@@ -66,7 +66,7 @@ def test_one_prompt_intervals_are_over_samples_and_the_shared_prompt_is_said(pol
 def test_grammar_heldout_prompts_are_disjoint_from_training_prompts(compose_cfg, tokenizer, tmp_path):
     from metaexamples.tasks import make_task
 
-    cfg = compose_cfg(["grammar=g2", "decoding.seed_symbols=6", "data.n_train_items=300", "data.n_eval=200",
+    cfg = compose_cfg(["grammar=g2", "task.seed_symbols=6", "data.n_train_items=300", "data.n_eval=200",
                        "data.n_test=20"], cache_dir=tmp_path)
     task = make_task(cfg, tokenizer, tmp_path)
     task.prepare_data()

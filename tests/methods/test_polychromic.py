@@ -161,7 +161,7 @@ def test_bad_settings_are_one_line_naming_the_key(compose_cfg, override, key):
     cfg = compose_cfg(["method=polychromic", override])
 
     class FakeTask:
-        name, has_verifier = "grammar", True
+        name = "grammar"
 
     with pytest.raises(ConfigError) as err:
         Polychromic().check(cfg, FakeTask())
@@ -185,7 +185,7 @@ def sweep(tmp_path_factory, shared_cache) -> Path:
     proc = run_cli(["-m", "experiment=smoke", "method=polychromic", "method.lam=0,1", "train.max_steps=2",
                     "method.n_samples=4", "method.set_size=2", "method.prompts_per_update=2",
                     "stages=[data,train,eval_ppl,eval_gen,eval_sets]", "eval.set_problems=3", "eval.set_samples=4",
-                    "eval.set_ks=[1,2,4]", "decoding.seed_symbols=1", "logger=wandb_offline",
+                    "eval.set_ks=[1,2,4]", "task.seed_symbols=1", "logger=wandb_offline",
                     f"hydra.sweep.dir={sweep_dir}"], root, shared_cache)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return sweep_dir

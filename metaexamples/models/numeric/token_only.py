@@ -156,7 +156,7 @@ def generate_texts(model: NumericTokenOnlyForCausalLM, questions: list[str], max
     run = torch.zeros(len(prompts), dtype=torch.long, device=device)  # digits written in the current answer run
     digit_ids = torch.tensor(model.digit_ids, device=device)
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, digit_places=places, use_cache=True)
-    past, last_pos = out.past_key_values, pos[:, -1:]
+    past, last_pos = out.cache, pos[:, -1:]
     generated = torch.empty((len(prompts), 0), dtype=torch.long, device=device)
     done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
     logits = out.logits[:, -1]
@@ -170,9 +170,9 @@ def generate_texts(model: NumericTokenOnlyForCausalLM, questions: list[str], max
         mask = torch.cat([mask, torch.ones_like(nxt)[:, None]], dim=1)
         last_pos = last_pos + 1
         run = torch.where(torch.isin(nxt, digit_ids), run + 1, torch.zeros_like(run))
-        out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last_pos, past_key_values=past,
+        out = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last_pos, cache=past,
                     digit_places=run[:, None] if abacus else None, use_cache=True)
-        past, logits = out.past_key_values, out.logits[:, -1]
+        past, logits = out.cache, out.logits[:, -1]
     return [tok.decode(row.tolist()) for row in generated]
 
 

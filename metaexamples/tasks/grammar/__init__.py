@@ -15,8 +15,9 @@ from hydra.core.hydra_config import HydraConfig
 
 from metaexamples.data.corpus import _matching_files as matching_files
 from metaexamples.errors import ConfigError, check_key
-from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Task, Verdict
-from metaexamples.tasks.grammar.config import ConditionConfig, CorpusConfig, DataConfig, GrammarConfig
+from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Verdict, VerifiedTask
+from metaexamples.tasks.grammar.config import (ConditionConfig, CorpusConfig, DataConfig, GrammarConfig,
+                                                GrammarTaskConfig)
 from metaexamples.tasks.grammar.languages import REGISTRY as LANGUAGES
 from metaexamples.tasks.grammar.languages import available as available_languages
 from metaexamples.tasks.grammar.languages import make_language
@@ -50,13 +51,13 @@ CONDITION_ORDER = {"examples": 0, "meta_1pct": 1, "meta_5pct": 2, "meta_10pct": 
 META_KINDS = ("judgment", "contrast", "rule")
 
 
-class GrammarTask(Task):
+class GrammarTask(VerifiedTask):
     name = "grammar"
+    config_schema = GrammarTaskConfig
     eval_stages = {"eval_ppl": "ppl", "eval_gen": "gen"}
     report_tables = [ReportTable("Perplexity and Discrimination", "ppl", PPL_COLUMNS),
                      ReportTable("Generation Validity", "gen", GEN_COLUMNS)]
     summary_keys = SUMMARY_KEYS
-    has_verifier = True
     constraints = ("none", "alphabet", "grammar")  # decoding.constraint (constraints.py)
     group_schemas = {"grammar": GrammarConfig, "condition": ConditionConfig, "data": DataConfig,
                      "corpus": CorpusConfig}
@@ -116,14 +117,18 @@ class GrammarTask(Task):
         check_key(d.block_size >= g.max_len + 16, "data.block_size",
                   f"({d.block_size}) must hold a whole item: >= grammar.max_len + 16")
         check_eval_lengths(g, int(d.num_symbols))
-        dec = cfg.decoding
         language = LANGUAGES.get(g.language)
-        check_key(dec.constraint != "grammar" or language.exact_constraint, "decoding.constraint",
+        check_key(cfg.decoding.constraint != "grammar" or language.exact_constraint, "decoding.constraint",
                   f"grammar is not exact for grammar={g.name} (language {g.language}: its allowed_next cannot guarantee a valid "
                   "string); use decoding=alphabet or decoding=sample")
-        check_key(dec.seed_symbols >= 0, "decoding.seed_symbols", f"must be >= 0, got {dec.seed_symbols}")
-        check_key(dec.seed_symbols < g.max_len, "decoding.seed_symbols",
-                  f"({dec.seed_symbols}) must be < grammar.max_len ({g.max_len})")
+        t = cfg.task
+        check_key(t.seed_symbols >= 0, "task.seed_symbols", f"must be >= 0, got {t.seed_symbols}")
+        check_key(t.seed_symbols < g.max_len, "task.seed_symbols",
+                  f"({t.seed_symbols}) must be < grammar.max_len ({g.max_len})")
+        check_key(t.max_new_tokens is None or t.max_new_tokens > 0, "task.max_new_tokens",
+                  f"must be positive (or null: room for grammar.max_len), got {t.max_new_tokens}")
+        for key in ("n_samples", "calibration_buckets"):
+            check_key(t[key] > 0, f"task.{key}", f"must be positive, got {t[key]}")
         _check_lengths_and_corpus(cfg)
 
     # -- data -----------------------------------------------------------------------------
@@ -153,15 +158,27 @@ class GrammarTask(Task):
 
     # -- problems and the verifier --------------------------------------------------------
     def problems(self, split: str, limit: int | None = None) -> list[Problem]:
-        """Generation prompts: the opening tag plus the first `decoding.seed_symbols` symbols of
+        """Generation prompts: the opening tag plus the first `task.seed_symbols` symbols of
         a string, one problem per distinct prefix (a single one with no seed symbols). Split
         "train": prefixes of training strings; "heldout": of the held-out eval split's valid
         strings that start no training string, so held-out prompts are disjoint from training
         prompts. Where every held-out prefix also starts a training string (no seed symbols, or
         few symbols and many strings) held-out falls back to those shared prefixes and means
         unseen outputs only (eval_sets reports `heldout_prompts_in_train` and counts novel
-        strings). Any valid string completes a problem (no expected answer)."""
-        b, k = self.bundle, int(self.cfg.decoding.seed_symbols)
+        strings). Any valid string completes a problem (no expected answer).
+
+        Split "gen" (eval_gen's prompts): `task.n_samples` problems, each the opening tag plus
+        the first k symbols of a training string drawn at random (with replacement, so a
+        prefix is as frequent as in the training data)."""
+        b, k = self.bundle, int(self.cfg.task.seed_symbols)
+        if split == "gen":
+            from metaexamples.tasks.grammar.generation import make_prompts
+
+            symbol_of = {t: i for i, t in enumerate(b.symbol_ids)}
+            prompts = make_prompts(b, int(self.cfg.task.n_samples), k, int(self.cfg.seed), b.split("train"))
+            return [Problem(id=f"gen-{i}", prompt_ids=p,
+                            meta={"seed_symbols": [symbol_of[t] for t in p[len(b.open_ids):]]})
+                    for i, p in enumerate(prompts[:limit])]
         train = {tuple(r["symbols"][:k]) for r in b.split("train") if r["kind"] == "example" and len(r["symbols"]) >= k}
         if split == "train":
             prefixes = sorted(train)
@@ -169,7 +186,7 @@ class GrammarTask(Task):
             held = {tuple(r["symbols"][:k]) for r in b.split("eval") if r["valid"] and len(r["symbols"]) >= k}
             prefixes = sorted(held - train) or sorted(held)
         else:
-            raise ConfigError(f"task=grammar: unknown problem split {split!r}; available: train, heldout")
+            raise ConfigError(f"task=grammar: unknown problem split {split!r}; available: train, heldout, gen")
         random.Random(f"{self.cfg.seed}:{split}:problems").shuffle(prefixes)
         return [Problem(id=f"{split}-{i}", prompt_ids=b.open_ids + b.symbols_to_ids(list(p)),
                         meta={"seed_symbols": list(p)}) for i, p in enumerate(prefixes[:limit])]
@@ -177,14 +194,14 @@ class GrammarTask(Task):
     def sampling(self, dec) -> SamplingSpec:
         from functools import partial
 
-        from metaexamples.evaluation.decoding import default_max_new_tokens
         from metaexamples.tasks.grammar.constraints import make_constraint
+        from metaexamples.tasks.grammar.generation import max_new_tokens
 
         b = self.bundle
         constraint = partial(make_constraint, dec.constraint, language=b.language, symbol_ids=b.symbol_ids,
                              close_ids=b.close_ids, n_open=len(b.open_ids))
         return SamplingSpec(stop_ids=b.close_ids, constraint=constraint,
-                            max_new_tokens=default_max_new_tokens(dec, int(b.grammar["max_len"]), len(b.close_ids)))
+                            max_new_tokens=max_new_tokens(self.cfg.task, int(b.grammar["max_len"]), len(b.close_ids)))
 
     def sample_metrics(self, rows: list[dict], seen: list = ()) -> dict:
         """validity_rate, failure kinds, novel_valid (valid, not a training string and not one
@@ -233,8 +250,9 @@ class GrammarTask(Task):
         from metaexamples.tasks.grammar.generation import run_eval_gen
         from metaexamples.tasks.grammar.ppl import run_eval_ppl
 
-        run = {"eval_ppl": run_eval_ppl, "eval_gen": run_eval_gen}[stage]
-        return run(self.cfg, self.bundle, model, tokenizer, run_dir, tracker)
+        if stage == "eval_gen":
+            return run_eval_gen(self, model, tokenizer, run_dir, tracker)
+        return run_eval_ppl(self.cfg, self.bundle, model, tokenizer, run_dir, tracker)
 
 
 def check_symbols(tokenizer, model, bundle) -> None:

@@ -1,5 +1,6 @@
-"""Schemas of the grammar task's own config groups: grammar, condition, data, corpus
-(stored as schema/<group>/base; conf/task/grammar.yaml puts them in the defaults list)."""
+"""Schemas of the grammar task's keys (task.*: how it prompts, samples and evaluates
+generation) and of its own config groups: grammar, condition, data, corpus (stored as
+schema/<group>/base; conf/task/grammar.yaml puts them in the defaults list)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,16 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING
+
+from metaexamples.schemas import TaskConfig
+
+
+@dataclass
+class GrammarTaskConfig(TaskConfig):
+    seed_symbols: int = 0  # prompt = opening tag + first k symbols of a training string
+    max_new_tokens: Optional[int] = None  # sampling budget; null = grammar.max_len + closing tag + margin
+    n_samples: int = 1000  # eval_gen: samples drawn (and at most this many per length bucket)
+    calibration_buckets: int = 5  # eval_gen: log-probability bins of the calibration figure
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """stage=eval_gen: sample from the model and say, for every sample, whether it is valid and
 if not, why.
 
-Prompt = the opening tag, plus the first `decoding.seed_symbols` symbols of a training string.
+Through the verifier contract (GrammarTask): `task.n_samples` problems of split "gen" (the
+opening tag, plus the first `task.seed_symbols` symbols of a training string drawn at random),
+one rollout each (evaluation/rollout: the shared sampler under the task's `sampling`, judged
+by the task's `verify`), and the task's `sample_metrics` (validity, failures, novelty).
 A sample is the generated tokens up to and including the first complete closing tag (token
 sequence `bundle.close_ids`); generation stops there, at EOS, or after max_new_tokens.
 Verdict, first match wins:
@@ -26,10 +29,12 @@ from functools import partial
 from pathlib import Path
 
 from metaexamples.evaluation import plots
-from metaexamples.evaluation.decoding import check_decoding, default_max_new_tokens
-from metaexamples.evaluation.sampling import sample_completions
-from metaexamples.io import write_json, write_jsonl
+from metaexamples.errors import ConfigError
+from metaexamples.evaluation.decoding import CLOSE_MARGIN, check_decoding
+from metaexamples.evaluation.rollout import rollouts
+from metaexamples.evaluation.sampling import find_subsequence, sample_completions
 from metaexamples.evaluation.trained_on import trained_on
+from metaexamples.io import write_json, write_jsonl
 from metaexamples.tasks.grammar.constraints import make_constraint
 from metaexamples.tasks.grammar.lengths import bucket_label, bucket_language, eval_buckets
 from metaexamples.tasks.grammar.metrics import FAILURE_KINDS, generation_metrics
@@ -53,13 +58,23 @@ def judge(body_tokens: list[int], closed: bool, symbol_of: dict[int, int], langu
     return "valid", symbols
 
 
+def max_new_tokens(t, max_len: int, n_close: int) -> int:
+    """The sampling budget: task.max_new_tokens, or (null) room for the longest string, its
+    closing tag and a margin."""
+    if t.get("max_new_tokens") is not None:
+        if t.max_new_tokens <= 0:
+            raise ConfigError(f"task.max_new_tokens: must be positive, got {t.max_new_tokens}")
+        return int(t.max_new_tokens)
+    return int(max_len) + n_close + CLOSE_MARGIN
+
+
 def make_prompts(bundle, n: int, seed_symbols: int, seed: int, train_rows: list[dict]) -> list[list[int]]:
     """n prompts: the opening tag, plus the first k symbols of random training strings."""
     if seed_symbols == 0:
         return [bundle.open_ids] * n
     pool = [r["symbols"] for r in train_rows if r["kind"] == "example" and len(r["symbols"]) >= seed_symbols]
     if not pool:
-        raise ValueError(f"decoding.seed_symbols: no training string has {seed_symbols} symbols")
+        raise ConfigError(f"task.seed_symbols: no training string has {seed_symbols} symbols")
     rng = random.Random(f"{seed}:seed_prompts")
     return [bundle.open_ids + bundle.symbols_to_ids(rng.choice(pool)[:seed_symbols]) for _ in range(n)]
 
@@ -99,26 +114,56 @@ def sample(model, tokenizer, bundle, dec, prompts: list[list[int]], batch_size: 
     return out
 
 
-def run_eval_gen(cfg, bundle, model, tokenizer, run_dir: Path, tracker) -> dict:
+def sample_rows(done: list, bundle, tokenizer, known: frozenset) -> list[dict]:
+    """samples.jsonl's rows from eval_gen's verified rollouts: the verdict and symbol string
+    are the task's (`verify`); length counts the prompt's seed symbols and every token before
+    the closing tag (None without one)."""
+    symbol_of = {t: i for i, t in enumerate(bundle.symbol_ids)}
+    n_open = len(bundle.open_ids)
+    out = []
+    for i, r in enumerate(done):
+        at = find_subsequence(r.tokens, bundle.close_ids)
+        verdict, symbols = r.verdict.kind, r.verdict.extracted
+        out.append({
+            "i": i,
+            "prompt_symbols": [symbol_of.get(t) for t in r.problem.prompt_ids[n_open:]],
+            "tokens": r.tokens,
+            "text": tokenizer.decode(r.tokens),
+            "verdict": verdict,
+            "symbols": symbols,
+            "length": len(r.problem.prompt_ids) - n_open + at if at >= 0 else None,
+            "novel": (tuple(symbols) not in known) if verdict == "valid" else None,
+            "logprob": r.logprob,
+            "stop": {"stop": "close"}.get(r.stop, r.stop),
+        })
+    return out
+
+
+def run_eval_gen(task, model, tokenizer, run_dir: Path, tracker) -> dict:
+    cfg, bundle = task.cfg, task.bundle
     out_dir = Path(run_dir) / "eval_gen"
     dec, grammar = cfg.decoding, bundle.grammar
-    check_decoding(dec, ("none", "alphabet", "grammar"))  # bad settings fail before any work
+    check_decoding(dec, task.constraints)  # bad settings fail before any work
     train_rows = bundle.split("train")
-    prompts = make_prompts(bundle, int(cfg.eval.n_samples), int(dec.seed_symbols), int(cfg.seed), train_rows)
-    max_new = default_max_new_tokens(dec, int(grammar["max_len"]), len(bundle.close_ids))
+    problems = task.problems("gen")
+    spec = task.sampling(dec)
+    # One sample per prompt; shared prefills off, so the samples do not depend on which
+    # prompts share a batch.
+    done = rollouts(model, tokenizer, task, problems, 1, dec, seed=int(cfg.seed),
+                    batch_size=int(cfg.eval.gen_batch_size), share_prompts=False)
     # Known strings: the training data and what a method fine-tuned this run's model on.
-    known = bundle.known_strings(trained_on(run_dir))
-    samples = sample(model, tokenizer, bundle, dec, prompts, int(cfg.eval.gen_batch_size), max_new, int(cfg.seed),
-                     known)
+    seen = trained_on(run_dir)
+    samples = sample_rows(done, bundle, tokenizer, task.known_outputs(seen))
+    verified = task.sample_metrics([{"verdict": s["verdict"], "extracted": s["symbols"]} for s in samples], seen)
 
     by_length = validity_by_length(cfg, bundle, model, tokenizer) if eval_buckets(grammar) else None
     train_lengths = [len(r["symbols"]) for r in train_rows if r["kind"] == "example"]
     gen = {
-        **generation_metrics(samples, known, train_lengths, int(grammar["max_len"]),
-                             int(cfg.eval.calibration_buckets)),
+        **generation_metrics(samples, verified, train_lengths, int(grammar["max_len"]),
+                             int(cfg.task.calibration_buckets)),
         "decoding": dec.name,
-        "max_new_tokens": max_new,
-        "seed_symbols": int(dec.seed_symbols),
+        "max_new_tokens": spec.max_new_tokens,
+        "seed_symbols": int(cfg.task.seed_symbols),
     }
     if by_length is not None:
         gen["by_length"] = by_length
@@ -144,7 +189,7 @@ def run_eval_gen(cfg, bundle, model, tokenizer, run_dir: Path, tracker) -> dict:
 def validity_by_length(cfg, bundle, model, tokenizer) -> dict:
     """Generation per length bucket (grammar.eval_lengths, training range first): prompt = the
     opening tag + the first half of a held-out valid string of the bucket (test_valid for the
-    training range, test_long for the others; at most eval.n_samples per bucket); a sample is
+    training range, test_long for the others; at most task.n_samples per bucket); a sample is
     valid when the whole string (prompt half included) is in the language at a length inside
     the bucket. {label: {"samples", "valid", "validity_rate", "failures", "in_training"}}."""
     dec, grammar = cfg.decoding, bundle.grammar
@@ -156,10 +201,10 @@ def validity_by_length(cfg, bundle, model, tokenizer) -> dict:
         groups[label] = ((b_lo, b_hi), [r for r in long_rows if r["bucket"] == label and r["valid"]])
     out = {}
     for label, ((b_lo, b_hi), rows) in groups.items():
-        rows = rows[:int(cfg.eval.n_samples)]
+        rows = rows[:int(cfg.task.n_samples)]
         language = bucket_language(grammar, b_lo, b_hi, len(bundle.symbol_ids))
         prompts = [bundle.open_ids + bundle.symbols_to_ids(r["symbols"][:len(r["symbols"]) // 2]) for r in rows]
-        max_new = default_max_new_tokens(dec, b_hi, len(bundle.close_ids))
+        max_new = max_new_tokens(cfg.task, b_hi, len(bundle.close_ids))
         # one call per prompt length: decoding=grammar reads every row's prefix at the same offset
         by_prompt_length: dict[int, list] = {}
         for p in prompts:

@@ -111,24 +111,19 @@ def by_length(in_range: tuple[str, list[dict], list[dict]], long_rows: list[dict
 FAILURE_KINDS = ("no_close", "foreign_token", "length", "rule")
 
 
-def generation_metrics(samples: list[dict], known: frozenset, train_lengths: Sequence[int],
-                       max_len: int, n_buckets: int) -> dict:
-    """samples: {"verdict": "valid" | a failure kind, "symbols": [int] | None,
-    "length": int | None, "logprob": float}; known: the strings that are not novel
-    (DataBundle.known_strings)."""
+def generation_metrics(samples: list[dict], verified: dict, train_lengths: Sequence[int], max_len: int,
+                       n_buckets: int) -> dict:
+    """eval_gen's figures. samples: {"verdict": "valid" | a failure kind, "length": int | None,
+    "logprob": float}; verified: the task's sample metrics over them (GrammarTask.sample_metrics:
+    validity_rate, failures, novel_valid, novelty_rate, unique_valid), beside which this adds
+    the counts, the calibration buckets and the length histogram."""
     n = len(samples)
-    valid = [tuple(s["symbols"]) for s in samples if s["verdict"] == "valid"]
-    failures = Counter(s["verdict"] for s in samples if s["verdict"] != "valid")
-    novel = sum(1 for s in valid if s not in known)
+    valid = sum(s["verdict"] == "valid" for s in samples)
     return {
         "samples": n,
-        "valid": len(valid),
-        "invalid": n - len(valid),
-        "validity_rate": len(valid) / n if n else 0.0,
-        "novel_valid": novel,
-        "novelty_rate": novel / len(valid) if valid else 0.0,
-        "unique_valid": len(set(valid)),
-        "failures": {k: failures.get(k, 0) for k in FAILURE_KINDS},
+        "valid": valid,
+        "invalid": n - valid,
+        **{k: verified[k] for k in ("validity_rate", "novel_valid", "novelty_rate", "unique_valid", "failures")},
         "calibration": calibration(samples, n_buckets),
         "length_hist": length_hist([s["length"] for s in samples if s["length"] is not None],
                                    train_lengths, max_len),

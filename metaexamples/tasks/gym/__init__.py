@@ -17,6 +17,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from metaexamples.data.cache import keyed_folder
 from metaexamples.errors import check_key
 from metaexamples.tasks import ReportTable, Verdict
 from metaexamples.tasks.gym import library
@@ -163,24 +164,17 @@ class GymTask(QATask):
                 "sizes": self.sizes(), "seed": int(self.cfg.seed)}
 
     def _folder(self) -> Path:
-        from metaexamples.data.cache import keyed_folder
-
         return keyed_folder(self.cache, "gym-" + "+".join(mixture_of(self.cfg.task))[:60], self.data_key())
 
     def prepare_data(self) -> Path:
-        from metaexamples.data.cache import build_jsonl_splits
         from metaexamples.tasks.gym.splits import make_splits
 
         key = self.data_key()
-        self.folder = build_jsonl_splits(self._folder(), DATA_FORMAT, key, lambda: make_splits(
+        return self.splits.prepare(DATA_FORMAT, key, lambda: make_splits(
             key["datasets"], key["config"], key["levels"], key["ood_levels"] or [None], key["sizes"], key["seed"]))
-        return self.folder
 
-    def load_data(self) -> Path:
-        from metaexamples.data.cache import require_intact
-
-        self.folder = require_intact(self._folder(), f"task=gym datasets={'+'.join(mixture_of(self.cfg.task))}")
-        return self.folder
+    def data_description(self) -> str:
+        return f"task=gym datasets={'+'.join(mixture_of(self.cfg.task))}"
 
     # -- prompts and the verifier -----------------------------------------------------------
     def system_prompt(self) -> str:

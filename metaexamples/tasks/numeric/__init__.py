@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from metaexamples.data.cache import keyed_folder
+from metaexamples.data.jsonl_splits import JsonlSplits
 from metaexamples.errors import ConfigError, check_key
-from metaexamples.tasks import Problem, ReportTable, Task, Verdict
+from metaexamples.tasks import ReportTable, Task
 from metaexamples.tasks.numeric.config import NumericConfig
 
 DATA_FORMAT = 1  # bump when the generated problems change for the same config
@@ -47,7 +49,6 @@ REPORT_COLUMNS = [
 class NumericTask(Task):
     name = "numeric"
     config_schema = NumericConfig
-    has_verifier = False  # the hybrid writes no tokens: sampling-based methods do not apply
     model_kinds = ("numeric",)
     eval_stages = {"eval_numeric": "numeric"}
     report_tables = [ReportTable("Numeric", "numeric", REPORT_COLUMNS)]
@@ -62,8 +63,8 @@ class NumericTask(Task):
 
     def __init__(self, cfg, tokenizer=None, cache: Path | None = None) -> None:
         super().__init__(cfg, tokenizer, cache)
-        self.folder: Path | None = None
-        self._rows: dict[str, list[dict]] = {}
+        self.splits = JsonlSplits(self._folder, lambda: f"task=numeric dataset={self.cfg.task.dataset}")
+        self._custom: list[dict] | None = None
 
     # -- identity -------------------------------------------------------------------------
     def run_name(self) -> str:
@@ -164,49 +165,37 @@ class NumericTask(Task):
                 "spec": spec, "seed": int(self.cfg.seed)}
 
     def _folder(self) -> Path:
-        from metaexamples.data.cache import keyed_folder
-
         return keyed_folder(self.cache, f"numeric-{self.cfg.task.dataset}", self.data_key())
 
+    @property
+    def folder(self) -> Path | None:
+        return self.splits.folder
+
     def prepare_data(self) -> Path:
-        from metaexamples.data.cache import build_jsonl_splits
         from metaexamples.tasks.numeric.data import make_numeric_splits
 
         key = self.data_key()
-        self.folder = build_jsonl_splits(
-            self._folder(), DATA_FORMAT, key,
-            lambda: make_numeric_splits(key["dataset"], key["preset"], key["seed"], sizes=key["sizes"],
-                                        spec=key["spec"]))
-        return self.folder
+        return self.splits.prepare(DATA_FORMAT, key, lambda: make_numeric_splits(
+            key["dataset"], key["preset"], key["seed"], sizes=key["sizes"], spec=key["spec"]))
 
     def load_data(self) -> Path:
-        from metaexamples.data.cache import require_intact
-
-        self.folder = require_intact(self._folder(), f"task=numeric dataset={self.cfg.task.dataset}")
-        return self.folder
+        return self.splits.load()
 
     def data_summary(self) -> dict:
-        from metaexamples.io import read_json
-
-        manifest = read_json(self.folder / "manifest.json")
+        manifest = self.splits.manifest()
         return {"folder": str(self.folder), "dataset": self.cfg.task.dataset, "preset": self.cfg.task.preset,
                 "counts": manifest["counts"], "files": manifest["files"]}
 
     def rows(self, split: str) -> list[dict]:
         """The problems of a split (dicts, `data.py`); `custom` = task.questions."""
-        from metaexamples.data.cache import read_jsonl_split
         from metaexamples.tasks.numeric.data import answer_question
 
-        if split not in self._rows:
-            if split == CUSTOM_SPLIT:
-                self._rows[split] = [{"id": f"custom-{i:05d}", "dataset": self.cfg.task.dataset, "split": split,
-                                      "question": q, **answer_question(q)}
-                                     for i, q in enumerate(self.cfg.task.questions)]
-            else:
-                if self.folder is None:
-                    self.load_data()
-                self._rows[split] = read_jsonl_split(self.folder, split)
-        return self._rows[split]
+        if split != CUSTOM_SPLIT:
+            return self.splits.rows(split)
+        if self._custom is None:
+            self._custom = [{"id": f"custom-{i:05d}", "dataset": self.cfg.task.dataset, "split": split,
+                             "question": q, **answer_question(q)} for i, q in enumerate(self.cfg.task.questions)]
+        return self._custom
 
     def eval_splits(self) -> list[str]:
         from metaexamples.tasks.numeric.data import SPLITS
@@ -216,27 +205,6 @@ class NumericTask(Task):
         if t.questions and CUSTOM_SPLIT not in splits:
             splits.append(CUSTOM_SPLIT)
         return splits
-
-    # -- problems and the verifier (text answers; for the token-only model's completions) --
-    def problems(self, split: str, limit: int | None = None) -> list[Problem]:
-        """Splits train, test_id ("heldout"), test_ood_*, custom; prompt = <bos> question "="."""
-        from metaexamples.models.numeric.token_only import prompt_ids
-
-        rows = self.rows("test_id" if split == "heldout" else split)[:limit]
-        tok = self._char_tokenizer()
-        return [Problem(id=r["id"], prompt_ids=prompt_ids(tok, r["question"]), answer=r["target_text"],
-                        meta={"row": r, "kind": r["kind"]}) for r in rows]
-
-    def verify(self, problem: Problem, completion_ids: list[int]) -> Verdict:
-        from metaexamples.tasks.numeric.data import verify
-
-        reward, kind, parsed = verify(problem.meta["row"], self._char_tokenizer().decode(completion_ids))
-        return Verdict(reward, kind, parsed)
-
-    def _char_tokenizer(self):
-        from metaexamples.models.numeric import CharTokenizer
-
-        return self.tokenizer if isinstance(self.tokenizer, CharTokenizer) else CharTokenizer()
 
     # -- training -------------------------------------------------------------------------
     def check_model(self, model, tokenizer) -> None:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from metaexamples.data.cache import keyed_folder
+from metaexamples.data.jsonl_splits import JsonlSplits
 from metaexamples.errors import ConfigError, check_key
-from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Task, Verdict
+from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Verdict, VerifiedTask
 from metaexamples.tasks.procedural.config import ProceduralConfig
 from metaexamples.tasks.procedural.kinds import available
 
@@ -37,10 +39,9 @@ REPORT_COLUMNS = [
 ]
 
 
-class ProceduralTask(Task):
+class ProceduralTask(VerifiedTask):
     name = "procedural"
     config_schema = ProceduralConfig
-    has_verifier = True
     eval_stages = {"eval_verify": "verify"}
     report_tables = [ReportTable("Procedural Problems", "verify", REPORT_COLUMNS)]
     summary_keys = [("test accuracy", "verify.test.accuracy"),
@@ -51,8 +52,7 @@ class ProceduralTask(Task):
 
     def __init__(self, cfg, tokenizer=None, cache: Path | None = None) -> None:
         super().__init__(cfg, tokenizer, cache)
-        self.folder: Path | None = None
-        self._problems: dict[str, list[dict]] = {}
+        self.splits = JsonlSplits(self._folder, lambda: f"task=procedural kind={self.cfg.task.kind}")
 
     # -- identity -------------------------------------------------------------------------
     def run_name(self) -> str:
@@ -101,11 +101,6 @@ class ProceduralTask(Task):
         for key in ("timeout_s", "memory_mb", "max_output_bytes", "block_size"):
             check_key(t[key] > 0, f"task.{key}", f"must be positive, got {t[key]}")
         check_key(t.workers >= 0, "task.workers", f"must be >= 0, got {t.workers}")
-        dec = cfg.decoding  # the grammar task's decoding keys would be ignored here without a word
-        check_key(dec.get("max_new_tokens") is None, "decoding.max_new_tokens",
-                  f"task=procedural does not read it; set task.max_new_tokens={dec.get('max_new_tokens')} instead")
-        check_key(dec.seed_symbols == 0, "decoding.seed_symbols",
-                  "the grammar task's setting; task=procedural has none")
         _check_nonempty(t)
         if t.sandbox == "bubblewrap":  # asked for explicitly: refuse now, not after training
             from metaexamples.sandbox import Sandbox
@@ -125,38 +120,27 @@ class ProceduralTask(Task):
         return {s: int(self.cfg.task[f"n_{s}"]) for s in SPLITS}
 
     def _folder(self) -> Path:
-        from metaexamples.data.cache import keyed_folder
-
         return keyed_folder(self.cache, f"procedural-{self.cfg.task.kind}", self.data_key())
 
+    @property
+    def folder(self) -> Path | None:
+        return self.splits.folder
+
     def prepare_data(self) -> Path:
-        from metaexamples.data.cache import build_jsonl_splits
         from metaexamples.tasks.procedural.splits import make_splits
 
         key = self.data_key()
-        self.folder = build_jsonl_splits(
-            self._folder(), DATA_FORMAT, key,
-            lambda: make_splits(key["kinds"], key["difficulty"], key["ood_difficulty"], key["sizes"], key["seed"]))
-        return self.folder
+        return self.splits.prepare(DATA_FORMAT, key, lambda: make_splits(
+            key["kinds"], key["difficulty"], key["ood_difficulty"], key["sizes"], key["seed"]))
 
     def load_data(self) -> Path:
-        from metaexamples.data.cache import require_intact
-
-        self.folder = require_intact(self._folder(), f"task=procedural kind={self.cfg.task.kind}")
-        return self.folder
+        return self.splits.load()
 
     def data_summary(self) -> dict:
-        from metaexamples.io import read_json
-
-        manifest = read_json(self.folder / "manifest.json")
-        return {"folder": str(self.folder), "counts": manifest["counts"]}
+        return {"folder": str(self.folder), "counts": self.splits.manifest()["counts"]}
 
     def rows(self, split: str) -> list[dict]:
-        from metaexamples.data.cache import read_jsonl_split
-
-        if split not in self._problems:
-            self._problems[split] = read_jsonl_split(self.folder, split)
-        return self._problems[split]
+        return self.splits.rows(split)
 
     # -- prompts, problems and the verifier -----------------------------------------------
     def use_chat(self) -> bool:

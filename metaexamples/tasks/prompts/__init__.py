@@ -25,6 +25,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from metaexamples.data.cache import keyed_folder
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.io import file_sha256
 from metaexamples.tasks import ReportTable, Verdict
@@ -201,23 +202,15 @@ class PromptsTask(QATask):
                 "seed": int(self.cfg.seed)}
 
     def _folder(self) -> Path:
-        from metaexamples.data.cache import keyed_folder
-
         return keyed_folder(self.cache, f"prompts-{Path(str(self.cfg.task.path)).stem}"[:60], self.data_key())
 
     def prepare_data(self) -> Path:
-        from metaexamples.data.cache import build_jsonl_splits
-
         t = self.cfg.task
-        self.folder = build_jsonl_splits(self._folder(), DATA_FORMAT, self.data_key(),
-                                         lambda: make_splits(read_rows(t), t, int(self.cfg.seed)))
-        return self.folder
+        return self.splits.prepare(DATA_FORMAT, self.data_key(),
+                                   lambda: make_splits(read_rows(t), t, int(self.cfg.seed)))
 
-    def load_data(self) -> Path:
-        from metaexamples.data.cache import require_intact
-
-        self.folder = require_intact(self._folder(), f"task=prompts path={self.cfg.task.path}")
-        return self.folder
+    def data_description(self) -> str:
+        return f"task=prompts path={self.cfg.task.path}"
 
     # -- prompts and the reward -------------------------------------------------------------
     def system_prompt(self) -> str | None:

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
-from metaexamples.data.cache import read_jsonl_split
+from metaexamples.data.jsonl_splits import JsonlSplits
 from metaexamples.data.mixing import completion_examples
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.evaluation.metrics import verified_metrics
 from metaexamples.evaluation.rollout import rollouts
-from metaexamples.io import read_json, write_json, write_jsonl
+from metaexamples.io import write_json, write_jsonl
 from metaexamples.schemas import TaskConfig
-from metaexamples.tasks import Problem, SamplingSpec, SFTData, Task, Verdict
+from metaexamples.tasks import Problem, SamplingSpec, SFTData, Verdict, VerifiedTask
 from metaexamples.tasks.procedural import ProceduralTask
 
 log = logging.getLogger(__name__)
@@ -50,18 +50,24 @@ class QAConfig(TaskConfig):
     eval_problems: Optional[int] = None  # problems per evaluated split; null = all
 
 
-class QATask(Task):
+class QATask(VerifiedTask):
     """The shared half of task=prompts and task=gym (no `name`: not a task of its own)."""
 
-    has_verifier = True
     eval_stages = {"eval_verify": "verify"}
 
     def __init__(self, cfg, tokenizer=None, cache: Path | None = None) -> None:
         super().__init__(cfg, tokenizer, cache)
-        self.folder: Path | None = None
-        self._rows: dict[str, list[dict]] = {}
+        self.splits = JsonlSplits(self._folder, self.data_description)
 
     # -- what a subclass provides -----------------------------------------------------------
+    def _folder(self) -> Path:
+        """The data folder for this config (`data.cache.keyed_folder`)."""
+        raise NotImplementedError
+
+    def data_description(self) -> str:
+        """What the data is, for the error when it is missing (e.g. "task=prompts path=...")."""
+        raise NotImplementedError
+
     def system_prompt(self) -> str | None:
         return None
 
@@ -97,20 +103,20 @@ class QATask(Task):
             check_key(split in SPLITS, "task.eval_splits", f"unknown split {split!r}; available: {', '.join(SPLITS)}")
             if sizes is not None and "eval_verify" in cfg.stages:
                 check_key(sizes.get(split, 0) > 0, "task.eval_splits", f"split {split!r} is empty")
-        dec = cfg.decoding
-        check_key(dec.get("max_new_tokens") is None, "decoding.max_new_tokens",
-                  f"task={cfg.task.name} does not read it; set task.max_new_tokens={dec.get('max_new_tokens')} instead")
-        check_key(dec.seed_symbols == 0, "decoding.seed_symbols", f"the grammar task's setting; task={cfg.task.name} has none")
 
     # -- data -------------------------------------------------------------------------------
+    @property
+    def folder(self) -> Path | None:
+        return self.splits.folder
+
+    def load_data(self) -> Path:
+        return self.splits.load()
+
     def data_summary(self) -> dict:
-        manifest = read_json(self.folder / "manifest.json")
-        return {"folder": str(self.folder), "counts": manifest["counts"]}
+        return {"folder": str(self.folder), "counts": self.splits.manifest()["counts"]}
 
     def rows(self, split: str) -> list[dict]:
-        if split not in self._rows:
-            self._rows[split] = read_jsonl_split(self.folder, split)
-        return self._rows[split]
+        return self.splits.rows(split)
 
     # -- prompts and problems ---------------------------------------------------------------
     use_chat = ProceduralTask.use_chat  # one rule for chat vs plain prompts (task.prompt_format)
