@@ -46,6 +46,7 @@ from metaexamples.evaluation.metrics import verified_metrics
 from metaexamples.evaluation.rollout import Rollout, novel_flags, rollout_rows, rollouts
 from metaexamples.evaluation.trained_on import TRAINED_ON
 from metaexamples.io import append_jsonl, file_sha256, read_json, read_jsonl, write_json, write_jsonl
+from metaexamples.launch import process_state
 from metaexamples.methods import Method
 from metaexamples.methods.curriculum import Curriculum, CurriculumConfig, check_curriculum
 from metaexamples.methods.ei_selection import (check_config_options, check_options, fine_tune_steps, select_diverse,
@@ -53,7 +54,9 @@ from metaexamples.methods.ei_selection import (check_config_options, check_optio
 from metaexamples.schemas import train_result_config
 from metaexamples.tasks import Task
 from metaexamples.tracking import Tracker, flatten
+from metaexamples.training import BlockBatches, apply_lora, train_loop
 from metaexamples.training.checkpoint import config_differences
+from metaexamples.training.loss import CausalLMLoss
 
 log = logging.getLogger(__name__)
 
@@ -361,10 +364,6 @@ class ExpertIteration(Method):
     def _fine_tune(self, cfg, task, model, tokenizer, data, folder: Path, steps: int) -> dict:
         """The training loop on `data` (SFTData; None = nothing to train on) for `steps`
         steps into folder/ (model/, train/metrics.jsonl)."""
-
-        from metaexamples.launch import process_state
-        from metaexamples.training import BlockBatches, apply_lora, train_loop
-        from metaexamples.training.loss import CausalLMLoss
 
         if data is None:  # nothing passed: the model stays as it is
             self._publish(None, model, tokenizer, folder / "model")
