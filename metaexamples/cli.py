@@ -27,10 +27,21 @@ import hydra  # noqa: E402
 from hydra.experimental.callback import Callback  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from metaexamples.config import register_configs, validate  # noqa: E402
 from metaexamples.errors import ConfigError  # noqa: E402
+from metaexamples.launch import is_main_process  # noqa: E402
+from metaexamples.methods import REGISTRY, method_class  # noqa: E402
+from metaexamples.paths import cache_dir  # noqa: E402
+from metaexamples.pipeline import check_eval_model, run_stages  # noqa: E402
+from metaexamples.rendering import fmt, get  # noqa: E402
+from metaexamples.results import Results  # noqa: E402
+from metaexamples.schemas import result_config  # noqa: E402
+from metaexamples.sweep_jobs import override_values, sweep_plan  # noqa: E402
+from metaexamples.tasks import task_class  # noqa: E402
+from metaexamples.tracking import Tracker, start_tracker  # noqa: E402
+from metaexamples.training.checkpoint import check_resumable, latest_checkpoint  # noqa: E402
 
 log = logging.getLogger("metaexamples")
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")  # shipped in the package; conf/ at the repo root links here
@@ -61,8 +72,6 @@ def describe_error(exc: BaseException, places: dict[str, Path] | None = None) ->
     override errors, a file or folder that cannot be written), or None for a bug (traceback).
     `places` ({key: folder}) names the setting to change for a file below one of the folders."""
     from hydra.errors import HydraException, MissingConfigException, OverrideParseException
-
-    from metaexamples.errors import ConfigError
 
     for e in _chain(exc):
         if isinstance(e, ConfigError):
@@ -124,12 +133,6 @@ def job_identity(cfg: DictConfig, hydra_cfg, task) -> dict:
 def run_job(cfg: DictConfig) -> str:
     """One job. Returns its status; raises in a sweep so the launcher records the failure."""
     global _exit_code
-    from metaexamples.launch import is_main_process
-    from metaexamples.pipeline import check_eval_model, run_stages
-    from metaexamples.results import Results
-    from metaexamples.tasks import task_class
-    from metaexamples.tracking import Tracker, start_tracker
-
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     tracker: Tracker = Tracker()
@@ -186,8 +189,6 @@ def run_job(cfg: DictConfig) -> str:
 
 def _places(cfg: DictConfig, run_dir: Path) -> dict[str, Path]:
     """The folders a job writes, by the setting that chooses each (for one-line errors)."""
-    from metaexamples.paths import cache_dir
-
     places = {"hydra.run.dir": run_dir}
     try:
         places = {"paths.cache_dir": cache_dir(cfg.get("paths")), **places}
@@ -210,7 +211,6 @@ def _log_to_files(level: int, message: str) -> None:
 def check_interpolations(cfg: DictConfig) -> None:
     """Every `${...}` resolves (an unknown key or resolver is one line naming the key, not a
     traceback from wherever the value is first read)."""
-    from omegaconf import OmegaConf
     from omegaconf.errors import InterpolationResolutionError
 
     try:
@@ -224,8 +224,6 @@ def check_run_folder(cfg: DictConfig, run_dir: Path) -> None:
     """What the run folder and the config decide together, before any stage and before
     results.json is touched: the checkpoint to resume comes from this config, and the method
     resumes only its own run."""
-    from metaexamples.methods import method_class
-
     stages = list(cfg.stages)
     if "train" in stages and cfg.train.resume:
         check_resume(cfg, run_dir)
@@ -252,9 +250,6 @@ def check_method_trains(cfg: DictConfig, run_dir: Path, task) -> None:
 def check_resume(cfg: DictConfig, run_dir: Path) -> None:
     """Before any stage: the run folder's last checkpoint must come from this config (task, data,
     model, method, seed; the train settings are compared by the training loop itself)."""
-    from metaexamples.schemas import result_config
-    from metaexamples.training.checkpoint import check_resumable, latest_checkpoint
-
     import json
 
     last = latest_checkpoint(run_dir / "checkpoints")
@@ -293,8 +288,6 @@ TRAIN_SUMMARY = [("train loss (final)", "train.final_loss"), ("eval loss", "trai
 def summary_rows(task, data: dict, method=None) -> list[tuple[str, str]]:
     """(label, value) for each key metric present in results.json `data` (the method's own
     figures first, e.g. expert iteration's accuracies at iteration 0 and at the last)."""
-    from metaexamples.rendering import fmt, get
-
     keys = list(method.summary_keys) if method is not None else []
     keys += list(task.summary_keys)
     if not keys:  # a task without its own: the first figures of each of its report tables
@@ -337,8 +330,6 @@ def run_outputs(run_dir: Path, first: list[str]) -> list[str]:
 
 
 def print_summary(task, data: dict, run_dir: Path) -> None:
-    from metaexamples.methods import REGISTRY
-
     method = REGISTRY.get(data["method"]) if data.get("method") in REGISTRY.available() else None
     rows = summary_rows(task, data, method)
     timings = data.get("timings") or {}
@@ -358,6 +349,29 @@ register_configs()
 _hydra_main = hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")(run_job)
 
 
+class SweepRefused(BaseException):
+    """A sweep refused as a whole before any job runs. A BaseException: Hydra's callback runner
+    turns an Exception raised in a callback into a warning and goes on to run the jobs."""
+
+
+def check_sweep_seeds(config: DictConfig) -> None:
+    """A preset whose report pairs runs over seeds (`min_seeds`, experiment=seed_matrix: 2) must
+    sweep that many distinct seeds: one seed has no spread, and every paired comparison of the
+    report would be empty."""
+    need = config.get("min_seeds", 1)
+    if not isinstance(need, int) or need < 2:
+        return  # not a paired preset (a bad value is validate's line, in the job)
+    plan = sweep_plan(OmegaConf.to_container(config.hydra, resolve=False))
+    if plan is None:
+        return  # another sweeper: its plan is its own
+    seeds = override_values(plan[0], "seed") or {str(config.seed)}
+    if len(seeds) < need:
+        preset = f"experiment={config.experiment_name}" if config.get("experiment_name") else f"min_seeds={need}"
+        raise SweepRefused(
+            f"seed: {preset} pairs runs over seeds and needs >= {need} distinct seeds, this sweep has "
+            f"{len(seeds)} (seed={','.join(sorted(seeds, key=lambda s: (len(s), s)))}); sweep seed=0,1,2 (or more)")
+
+
 class SweepFolder(Callback):
     """A Hydra callback (hydra.callbacks in config.yaml): notes the sweep folder when a multirun
     starts, in the launching process whatever the launcher, so that main() can print the report
@@ -368,6 +382,7 @@ class SweepFolder(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         SweepFolder.folder = str(config.hydra.sweep.dir)
+        check_sweep_seeds(config)  # before the sweeper makes the folder or starts a job
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         SweepFolder.jobs += 1
@@ -391,6 +406,9 @@ def main() -> None:
     try:
         _hydra_main()
         code = _exit_code
+    except SweepRefused as exc:
+        print(f"error: {exc}; no job ran", file=sys.stderr)
+        code, refused = BAD_INPUT, True
     except Exception as exc:
         sweep = {"hydra.sweep.dir": Path(SweepFolder.folder)} if SweepFolder.folder else None
         line = None if full_error else describe_error(exc, sweep)
@@ -403,6 +421,9 @@ def main() -> None:
     finally:
         if not full_error:
             os.environ.pop("HYDRA_FULL_ERROR", None)
+        # No Hydra job state outlives the command: a later hydra.compose in this process (a test,
+        # a notebook) is not a run, and checks that read the run's choices must not see this one's.
+        HydraConfig.instance().cfg = None
         sweep = SweepFolder.folder
         if sweep and Path(sweep).is_dir() and not refused:
             print(f"report: metaexamples-report {sweep}", flush=True)

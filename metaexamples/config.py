@@ -9,35 +9,38 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
 from metaexamples.errors import check_key
+from metaexamples.evaluation.decoding import check_decoding
+from metaexamples.launch import on_cpu
+from metaexamples.methods import available as available_methods, make_method, method_class
+from metaexamples.models.loading import SOURCES, check_model_config, model_kind
+from metaexamples.paths import cache_dir
 from metaexamples.schemas import GROUP_SCHEMAS, MethodConfig, TaskConfig
+from metaexamples.tasks import available as available_tasks, task_class
 
 
 def register_configs() -> None:
-    from metaexamples.methods import available as methods, method_class
-    from metaexamples.tasks import available as tasks, task_class
-
     cs = ConfigStore.instance()
     for group, node in GROUP_SCHEMAS.items():
         cs.store(group=f"schema/{group}", name="base", node=node)
-    for name in tasks():
+    for name in available_tasks():
         for group, node in task_class(name).group_schemas.items():  # a task's own groups
             cs.store(group=f"schema/{group}", name="base", node=node)
         cs.store(group="schema/task", name=name, node=task_class(name).config_schema or TaskConfig)
-    for name in methods():
+    for name in available_methods():
         cs.store(group="schema/method", name=name, node=method_class(name).config_schema or MethodConfig)
 
 
 def validate(cfg: DictConfig) -> None:
     """Range and cross-field checks, the task's own included; the first failure raises a
     one-line ConfigError naming the key."""
-    from metaexamples.methods import make_method, method_class
-    from metaexamples.tasks import task_class
-
     task = task_class(cfg.task.name)
     stages = ("data", "train", *task.all_eval_stages())
     check_key(isinstance(cfg.get("seed"), int) and not isinstance(cfg.seed, bool), "seed",
               f"must be an integer, got {cfg.get('seed')!r}")
     check_key(0 <= cfg.seed < 2**32, "seed", f"must be in [0, 2^32), got {cfg.seed}")
+    min_seeds = cfg.get("min_seeds", 1)
+    check_key(isinstance(min_seeds, int) and not isinstance(min_seeds, bool) and min_seeds >= 1, "min_seeds",
+              f"must be an integer >= 1, got {min_seeds!r}")
     for stage in cfg.stages:
         check_key(stage in stages, "stages",
                   f"unknown stage {stage!r} for task={task.name}; available: {', '.join(stages)}")
@@ -63,15 +66,11 @@ def validate(cfg: DictConfig) -> None:
     _check_hardware(t)
     _check_lora(t.lora)
     m = cfg.model
-    from metaexamples.models.loading import SOURCES, check_model_config, model_kind
-
     check_key(m.source in SOURCES, "model.source", f"unknown {m.source!r}; available: {', '.join(SOURCES)}")
     check_key(model_kind(m) in task.model_kinds, "model",
               f"model={m.name} is a {model_kind(m)} model (model.source={m.source}) and task={task.name} takes "
               f"{' or '.join(task.model_kinds)} models")
     check_model_config(m)  # the model source's own checks (model.arch of a model from scratch, ...)
-    from metaexamples.evaluation.decoding import check_decoding
-
     check_decoding(cfg.decoding, task.constraints)  # the task re-checks with its own constraints
     _check_greedy(cfg.decoding)
     mnt = cfg.decoding.get("max_new_tokens")
@@ -97,8 +96,6 @@ def validate(cfg: DictConfig) -> None:
 def _check_hardware(t) -> None:
     """Settings this machine and launch cannot honour: refused, not recorded and ignored."""
     import os
-
-    from metaexamples.launch import on_cpu
 
     if on_cpu():
         check_key(t.precision != "fp16", "train.precision",
@@ -149,8 +146,6 @@ def _check_greedy(dec) -> None:
 
 def _check_cache_dir(cfg) -> None:
     """paths.cache_dir (or $METAEXAMPLES_CACHE) must be a folder, or not exist yet below one."""
-    from metaexamples.paths import cache_dir
-
     root = cache_dir(cfg.get("paths"))
     p = root
     while not p.exists() and p != p.parent:

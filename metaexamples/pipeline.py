@@ -15,20 +15,20 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from metaexamples.errors import ConfigError
+from metaexamples.evaluation.sets import run_eval_sets
 from metaexamples.launch import process_state
+from metaexamples.methods import make_method
+from metaexamples.models import load_model, load_tokenizer
 from metaexamples.models.loading import evaluated_weights, is_pretrained
 from metaexamples.paths import cache_dir
 from metaexamples.results import Results
+from metaexamples.tasks import make_task
 from metaexamples.tracking import Tracker, flatten
 
 log = logging.getLogger(__name__)
 
 
 def run_stages(cfg: DictConfig, run_dir: Path, tracker: Tracker, results: Results | None) -> None:
-    from metaexamples.methods import make_method
-    from metaexamples.models import load_tokenizer
-    from metaexamples.tasks import make_task
-
     state = process_state()
     cache = cache_dir(cfg.paths)
     if cfg.train.num_threads > 0:  # e.g. 1 per job when parallel jobs share a small CPU
@@ -82,8 +82,6 @@ def run_stages(cfg: DictConfig, run_dir: Path, tracker: Tracker, results: Result
 def run_eval_stage(task, stage: str, model, tokenizer, run_dir: Path, tracker) -> dict:
     """One evaluation stage: a shared one (every task with a verifier gets eval_sets) or the
     task's own."""
-    from metaexamples.evaluation.sets import run_eval_sets
-
     if stage == "eval_sets":
         return run_eval_sets(task.cfg, task, model, tokenizer, run_dir, tracker)
     return task.evaluate(stage, model, tokenizer, run_dir, tracker)
@@ -133,7 +131,5 @@ def eval_model_config(cfg: DictConfig, run_dir: Path, trained_now: bool):
 
 
 def _load_eval_model(model_cfg, cache: Path):
-    from metaexamples.models import load_model, load_tokenizer
-
     tokenizer = load_tokenizer(model_cfg, cache)
     return load_model(model_cfg, tokenizer, cache), tokenizer

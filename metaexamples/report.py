@@ -16,9 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from metaexamples.errors import ConfigError
 from metaexamples.io import write_text
+from metaexamples.methods import method_class
 from metaexamples.rendering import fmt, get, markdown_table
 from metaexamples.sweep_jobs import collect, read_yaml
+from metaexamples.tasks import task_class
+from metaexamples.tracking import start_tracker
 
 
 def table_rows(rows: list[dict], columns: list[tuple[str, str]], section: str) -> list[list[str]]:
@@ -28,25 +32,27 @@ def table_rows(rows: list[dict], columns: list[tuple[str, str]], section: str) -
 
 
 def _task_of(row: dict):
-    from metaexamples.tasks import task_class
-
     return task_class(row.get("task") or "grammar")
 
 
 def _method_of(name: str):
-    from metaexamples.methods import method_class
-
     return method_class(name)
 
 
-def build_report(sweep_dir: Path, out_dir: Path | None = None) -> dict:
+def build_report(sweep_dir: Path, out_dir: Path | None = None, allow_unpaired: bool = False) -> dict:
     """Write report.md and plots into out_dir (default: the sweep folder); return the pieces:
-    rows, problems, tables [(title, headers, rows)], `<section>_rows` per table, plots."""
+    rows, problems, tables [(title, headers, rows)], `<section>_rows` per table, plots.
+    Every table and section is computed before the first file is written: a refusal (a
+    ConfigError, e.g. a paired comparison that cannot pair) leaves the folder as it was.
+    allow_unpaired: write comparisons that cannot pair as such, whatever the jobs' min_seeds."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise FileNotFoundError(f"{sweep_dir}: not a folder")
     out_dir = Path(out_dir) if out_dir else sweep_dir
     rows, problems = collect(sweep_dir)
+    if allow_unpaired:
+        for row in rows:
+            row["min_seeds"] = 1
     by_task: dict[str, list[dict]] = {}
     for row in rows:
         by_task.setdefault(_task_of(row).name, []).append(row)
@@ -60,9 +66,11 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None) -> dict:
         out["tables"].append((table.title, headers, cells))
         out[f"{table.section}_rows"] = out.get(f"{table.section}_rows", []) + cells
         parts.extend([f"## {table.title}", "", markdown_table(headers, cells), ""])
+    tasks = []
     for name in sorted(by_task):
         task = _task_of({"task": name})
         task_rows = sorted(by_task[name], key=lambda r: (*task.sort_key(r), r.get("seed", 0), r["job"]))
+        tasks.append((task, task_rows))
         for table in task.report_tables:
             add_table(table, task_rows)
         for section in task.report_sections(task_rows):
@@ -72,6 +80,7 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None) -> dict:
                 parts.extend([markdown_table(section.headers, section.rows), ""])
             if section.text:
                 parts.extend([*section.text, ""])
+    for task, task_rows in tasks:  # the first files written
         out["plots"] += task.report_plots(task_rows, out_dir)
     by_method: dict[str, list[dict]] = {}
     for row in rows:
@@ -144,8 +153,6 @@ def log_to_wandb(report: dict, sweep_dir: Path) -> Path | None:
         return None
     from omegaconf import OmegaConf
 
-    from metaexamples.tracking import start_tracker
-
     cfg = OmegaConf.create({"logger": found["logger"]})
     out_dir = Path(report["path"]).parent
     tracker = start_tracker(cfg, out_dir, name=f"report-{Path(sweep_dir).name}",
@@ -165,10 +172,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("sweep_dir", type=Path, help="a multirun folder (or any folder of job folders)")
     parser.add_argument("--out", type=Path, default=None, help="where to write report.md and plots (default: the sweep folder)")
     parser.add_argument("--no-wandb", action="store_true", help="do not log the summary tables to W&B even if the jobs did")
+    parser.add_argument("--allow-unpaired", action="store_true",
+                        help="write the report even where jobs that pair over seeds (experiment=seed_matrix) have a "
+                             "comparison with fewer than 2 shared seeds (those cells say: cannot pair)")
     args = parser.parse_args(argv)
     try:
-        report = build_report(args.sweep_dir, args.out)
-    except FileNotFoundError as exc:
+        report = build_report(args.sweep_dir, args.out, allow_unpaired=args.allow_unpaired)
+    except (FileNotFoundError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     print_report(report)

@@ -116,8 +116,8 @@ class TaskConfig:
 
 # Every config group has its own schema (stored as schema/<group>/base; a task stores its
 # own under schema/task/<name>, and those of its own groups, as the grammar task's
-# grammar/condition/data/corpus); the root holds only `stages`, `seed` and
-# `experiment_name`, so a task's keys never have to be declared here.
+# grammar/condition/data/corpus); the root holds only `stages`, `seed`, `experiment_name` and
+# `min_seeds`, so a task's keys never have to be declared here.
 GROUP_SCHEMAS = {"paths": PathsConfig, "model": ModelConfig, "train": TrainConfig, "decoding": DecodingConfig,
                  "eval": EvalConfig, "logger": LoggerConfig,
 }
@@ -142,7 +142,7 @@ def plain_config(node):
 
 # Root keys of every job's config; any other root key is one of the task's own config groups
 # (the grammar task's grammar, condition, data, corpus).
-SHARED_ROOT_KEYS = ("seed", "experiment_name", "paths", "model", "train", "decoding", "eval", "logger", "task",
+SHARED_ROOT_KEYS = ("seed", "experiment_name", "min_seeds", "paths", "model", "train", "decoding", "eval", "logger", "task",
                     "stages", "method")
 
 

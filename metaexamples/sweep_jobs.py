@@ -39,13 +39,11 @@ def _job_num(job: Path) -> int | None:
         return None
 
 
-def planned_jobs(sweep_dir: Path) -> tuple[list[list[str]], set[str]] | None:
-    """(every job the sweep planned, in job-number order, as its override list; the swept keys),
-    from the multirun.yaml Hydra writes in the sweep folder before the first job starts; None
-    for a folder that has none, or a sweeper other than Hydra's basic one."""
-    master = read_yaml(Path(sweep_dir) / "multirun.yaml")
+def sweep_plan(hydra: dict) -> tuple[list[list[str]], set[str]] | None:
+    """(every job a sweep plans, in job-number order, as its override list; the swept keys) from
+    the sweep's `hydra` node (its sweeper params, then the command-line overrides, which win),
+    expanded as Hydra's basic sweeper does; None for another sweeper or a node it cannot read."""
     try:
-        hydra = master["hydra"]
         sweeper = hydra.get("sweeper") or {}
         if "BasicSweeper" not in str(sweeper.get("_target_", "BasicSweeper")):
             return None
@@ -57,8 +55,28 @@ def planned_jobs(sweep_dir: Path) -> tuple[list[list[str]], set[str]] | None:
         swept = {o.get_key_element().lstrip("+~") for o in overrides if o.is_sweep_override()}
         jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
         return jobs, swept
-    except Exception:  # noqa: BLE001 - an unreadable or foreign multirun.yaml: no plan to compare with
+    except Exception:  # noqa: BLE001 - an unreadable or foreign sweep config: no plan to compare with
         return None
+
+
+def planned_jobs(sweep_dir: Path) -> tuple[list[list[str]], set[str]] | None:
+    """sweep_plan of the multirun.yaml Hydra writes in the sweep folder before the first job
+    starts; None for a folder that has none."""
+    master = read_yaml(Path(sweep_dir) / "multirun.yaml")
+    return sweep_plan(master["hydra"]) if isinstance(master, dict) and isinstance(master.get("hydra"), dict) else None
+
+
+def override_values(jobs: list[list[str]], key: str) -> set[str]:
+    """The values `key` takes over the jobs' override lists (empty: no job overrides it)."""
+    return {value for job in jobs for k, value in map(_split_override, job) if k == key}
+
+
+def job_min_seeds(job: Path) -> int:
+    """The job's `min_seeds` (.hydra/config.yaml): how many seeds its preset pairs runs over
+    (experiment=seed_matrix: 2); 1 when it pairs nothing or the file does not say."""
+    found = read_yaml(job / ".hydra" / "config.yaml")
+    value = found.get("min_seeds") if isinstance(found, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
 
 
 def _run_label(row: dict, overrides: list[str], swept: set[str]) -> str:
@@ -72,7 +90,8 @@ def _run_label(row: dict, overrides: list[str], swept: set[str]) -> str:
 def collect(sweep_dir: Path) -> tuple[list[dict], list[dict]]:
     """(completed jobs, failed, missing or never started jobs). A job folder is one Hydra wrote
     (.hydra/); the jobs a sweep planned come from its multirun.yaml. Each row gets `run_label`:
-    the run name and the overrides swept over (what tells two jobs of the same run apart)."""
+    the run name and the overrides swept over (what tells two jobs of the same run apart), and
+    `min_seeds`: the seeds its preset pairs runs over (job_min_seeds)."""
     done, problems = [], []
     job_dirs = sorted({p.parent.parent for p in sweep_dir.rglob(".hydra/config.yaml")})
     overrides = {job: job_overrides(job) for job in job_dirs}
@@ -91,6 +110,7 @@ def collect(sweep_dir: Path) -> tuple[list[dict], list[dict]]:
         row = read_json(results_path)
         row["job"] = rel
         row["run_label"] = _run_label(row, overrides[job], swept)
+        row["min_seeds"] = job_min_seeds(job)
         if row.get("status") == "completed":
             done.append(row)
         else:

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
+from metaexamples.network import reachable
+
 log = logging.getLogger(__name__)
 
 
@@ -71,8 +73,6 @@ def flatten(prefix: str, value) -> dict:
 
 def _wandb_reachable(timeout: float = 3.0) -> bool:
     """A fast check that an online run can start (an API key and the server answering)."""
-    from metaexamples.network import reachable
-
     has_key = bool(os.environ.get("WANDB_API_KEY")) or _netrc_has_wandb()
     return has_key and reachable(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"), timeout)
 

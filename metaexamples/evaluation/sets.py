@@ -44,6 +44,11 @@ from metaexamples.evaluation.diversity import (completion_embeddings, distinct_n
                                                self_bleu)
 from metaexamples.evaluation.metrics import pass_at_k
 from metaexamples.evaluation.stats import bootstrap_ci, compare_arms
+from metaexamples.evaluation.problems import output_key
+from metaexamples.evaluation.rollout import rollouts
+from metaexamples.evaluation.sampling import find_subsequence
+from metaexamples.evaluation.trained_on import trained_on
+from metaexamples.io import atomic_path, read_jsonl, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +59,11 @@ SAMPLE_COLUMNS = ("id", "sample", "text", "verdict", "reward", "novel")
 
 def output_of(row: dict) -> tuple:
     """The comparable output of a sample row (as evaluation/problems.output_key)."""
-    from metaexamples.evaluation.problems import output_key
-
     return output_key(row["extracted"], row["units"])
 
 
 def strip_completion(tokens: Sequence[int], stop: Sequence[int], eos: int | None) -> list[int]:
     """Completion tokens before the stop sequence (or EOS)."""
-    from metaexamples.evaluation.sampling import find_subsequence
-
     tokens = list(tokens)
     at = find_subsequence(tokens, list(stop)) if stop else -1
     if at >= 0:
@@ -151,9 +152,6 @@ def metrics_from_samples(rows: list[dict], embeddings: np.ndarray | None, ks: Se
 
 
 def run_eval_sets(cfg, task, model, tokenizer, run_dir: Path, tracker) -> dict:
-    from metaexamples.io import write_json, write_jsonl
-    from metaexamples.evaluation.rollout import rollouts
-
     e = cfg.eval
     n, ks = int(e.set_samples), [int(k) for k in e.set_ks]
     check_key(e.set_problems > 0, "eval.set_problems", f"must be positive, got {e.set_problems}")
@@ -169,8 +167,6 @@ def run_eval_sets(cfg, task, model, tokenizer, run_dir: Path, tracker) -> dict:
     stop = task.sampling(cfg.decoding).stop_ids
     done = rollouts(model, tokenizer, task, problems, n, cfg.decoding, seed=int(cfg.seed) + 7919,
                     batch_size=int(e.gen_batch_size))
-    from metaexamples.evaluation.trained_on import trained_on
-
     train_outputs = task.known_outputs(trained_on(run_dir))  # None: the task has no novelty
     rows = []
     for r in done:
@@ -188,8 +184,6 @@ def run_eval_sets(cfg, task, model, tokenizer, run_dir: Path, tracker) -> dict:
     section["novelty"] = train_outputs is not None
     section["heldout_prompts_in_train"] = prompts_in_train(task, problems)
     write_jsonl(out_dir / "samples.jsonl", rows)
-    from metaexamples.io import atomic_path
-
     with atomic_path(out_dir / "embeddings.npy") as tmp:
         with open(tmp, "wb") as f:
             np.save(f, embeddings)
@@ -216,8 +210,6 @@ def prompts_in_train(task, problems) -> int:
 
 def load_samples(job_dir: Path) -> tuple[list[dict], np.ndarray | None]:
     """A job's eval_sets samples and embeddings (None if embeddings.npy is missing)."""
-    from metaexamples.io import read_jsonl
-
     folder = Path(job_dir) / "eval_sets"
     rows = read_jsonl(folder / "samples.jsonl")
     emb = folder / "embeddings.npy"

@@ -23,11 +23,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from metaexamples.schemas import MethodConfig
 from metaexamples.errors import ConfigError, check_key
+from metaexamples.evaluation.rollout import rollouts
 from metaexamples.io import write_json
 from metaexamples.launch import is_main_process
-from metaexamples.evaluation.rollout import rollouts
+from metaexamples.rendering import save_figure
+from metaexamples.schemas import MethodConfig
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,6 @@ def plot_curriculum(history: list[dict], levels: list[int], threshold: float, pa
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
-
-    from metaexamples.rendering import save_figure
 
     steps = [r["step"] for r in history]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 5), sharex=True)

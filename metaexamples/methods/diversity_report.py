@@ -23,8 +23,11 @@ from typing import Sequence
 
 import numpy as np
 
-from metaexamples.io import read_jsonl
+from metaexamples.evaluation.sets import compare, load_samples, prompt_metrics
+from metaexamples.io import read_jsonl, write_json, write_text
 from metaexamples.methods.arms import BASELINE, EI_PLAIN, Arm, labelled
+from metaexamples.rendering import markdown_table, save_figure
+from metaexamples.sweep_jobs import collect
 
 BLOCK = 256
 MIN_UNITS = 3
@@ -69,8 +72,6 @@ def block_curve(samples: Sequence[dict], block: int = BLOCK) -> list[dict]:
 
 
 def _unit_rows(job: dict) -> dict[tuple, list[dict]]:
-    from metaexamples.evaluation.sets import load_samples
-
     rows, _ = load_samples(Path(job["output_dir"]))
     units: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -79,8 +80,6 @@ def _unit_rows(job: dict) -> dict[tuple, list[dict]]:
 
 
 def _figures(rows: list[dict]) -> dict:
-    from metaexamples.evaluation.sets import prompt_metrics
-
     return prompt_metrics(rows, None, [1], pairwise=False)
 
 
@@ -118,8 +117,6 @@ def sample_level_test(base: dict[tuple, list[dict]], arm: dict[tuple, list[dict]
 
 def compare_arms(jobs: list[dict], baseline: str) -> dict:
     """{arm: {metric: {"mean", "diff", "lo", "hi", "p", "n", "ci_over"}}} against `baseline`."""
-    from metaexamples.evaluation.sets import compare
-
     by_arm: dict[str, dict[tuple, list[dict]]] = {}
     for job in jobs:
         by_arm.setdefault(arm_of(job), {}).update(_unit_rows(job))
@@ -154,8 +151,6 @@ def _cell(e: dict) -> str:
 def sweep_rows(rows: list[dict], out_dir: Path) -> list[dict]:
     """Every completed job of the sweep that `rows` (one method's jobs) came from, whatever its
     method, with its folder as output_dir."""
-    from metaexamples.sweep_jobs import collect
-
     first = rows[0]
     folder = Path(first.get("output_dir") or out_dir / first["job"])
     if not folder.is_dir():  # the sweep was moved: its jobs are under out_dir
@@ -171,9 +166,6 @@ def diversity_report(rows: list[dict], out_dir: Path) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from metaexamples.io import write_json, write_text
-    from metaexamples.rendering import markdown_table, save_figure
 
     out_dir = Path(out_dir)
     jobs = [row for row in rows if Path(row["output_dir"]).is_dir()]

@@ -23,8 +23,9 @@ import math
 import numpy as np
 
 from metaexamples.errors import ConfigError, check_key
-from metaexamples.evaluation.rollout import Rollout
 from metaexamples.evaluation.problems import output_key
+from metaexamples.evaluation.rollout import Rollout
+from metaexamples.tasks import SFTData, Task
 
 
 def uses_diversity_options(m) -> bool:
@@ -33,8 +34,6 @@ def uses_diversity_options(m) -> bool:
 
 def check_config_options(m, task_cls) -> None:
     """Before any stage runs (the config and the task's class tell)."""
-    from metaexamples.tasks import Task
-
     check_key(0.0 <= m.replay < 1.0, "method.replay", f"must be in [0, 1) (a share of the blocks), got {m.replay}")
     check_key(m.epochs is None or m.epochs > 0, "method.epochs", f"must be positive, got {m.epochs}")
     check_key(m.budget is None or m.budget > 0, "method.budget", f"must be positive, got {m.budget}")
@@ -88,8 +87,6 @@ def with_replay(data, stream, share: float, seed: int):
     """SFTData of the selection plus round(share / (1 - share) x its blocks) blocks of the SFT
     stream (seeded; without replacement while the stream has enough), labels kept (a stream
     without labels is scored everywhere, as the SFT loop scores it)."""
-    from metaexamples.tasks import SFTData
-
     blocks, sblocks = np.asarray(data.blocks), np.asarray(stream.blocks)
     if blocks.shape[1] != sblocks.shape[1]:
         raise ConfigError(f"method.block_size: {blocks.shape[1]}, but the SFT stream replayed by method.replay has "

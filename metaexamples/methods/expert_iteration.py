@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.evaluation.metrics import verified_metrics
@@ -51,6 +51,8 @@ from metaexamples.methods import Method
 from metaexamples.methods.curriculum import Curriculum, CurriculumConfig, check_curriculum
 from metaexamples.methods.ei_selection import (check_config_options, check_options, fine_tune_steps, select_diverse,
                                                selection_key, uses_diversity_options, with_replay)
+from metaexamples.methods.polychromic import warm_start
+from metaexamples.methods.sft import load_trainable
 from metaexamples.schemas import train_result_config
 from metaexamples.tasks import Task
 from metaexamples.tracking import Tracker, flatten
@@ -229,16 +231,10 @@ class ExpertIteration(Method):
 
     # -- the loop ---------------------------------------------------------------------------
     def train(self, cfg, task, run_dir: Path, tracker) -> dict:
-        from metaexamples.methods.sft import load_trainable
-
         m = cfg.method
         run_dir = Path(run_dir)
         warmup = None
         if m.warmup_steps:  # the shared warm start (cached; the same model method=polychromic starts from)
-            from omegaconf import open_dict
-
-            from metaexamples.methods.polychromic import warm_start
-
             path, warmup = warm_start(cfg, task)
             cfg = copy.deepcopy(cfg)
             with open_dict(cfg):

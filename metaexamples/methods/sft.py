@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from metaexamples.methods import Method
+from metaexamples.models import load_model, load_tokenizer
 from metaexamples.schemas import result_config
 from metaexamples.training import apply_lora, train_loop
 
@@ -20,8 +21,6 @@ def load_trainable(cfg, task, lora: bool = True):
     data, with LoRA adapters if asked (train.lora.enabled and `lora`). Seeded first: LoRA's
     initialisation draws from torch's RNG."""
     from accelerate.utils import set_seed
-
-    from metaexamples.models import load_model, load_tokenizer
 
     set_seed(int(cfg.seed))
     tokenizer = load_tokenizer(cfg.model, task.cache)

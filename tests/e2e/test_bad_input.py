@@ -118,7 +118,7 @@ def test_cache_dir_that_is_a_file_is_refused(compose_cfg, tmp_path):
 
 # Values only the data stage can judge (it refuses them before writing anything).
 DATA = [
-    ("grammar.name=nope", "grammar.name"),
+    ("grammar.language=nope", "grammar.language"),
     ("data.num_symbols=500", "data.num_symbols"),
     ("grammar.rule=''", "grammar.rule"),
 ]

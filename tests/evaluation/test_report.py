@@ -100,3 +100,29 @@ def test_seed_matrix_sections_length_plot_and_wandb_table(tmp_path):
     [path] = [h["report/against_examples/path"] for h in logged["history"] if "report/against_examples/path" in h]
     data = json.loads((run_dir / "files" / path).read_text())
     assert data["data"][0][:3] == ["g2", "meta_5pct", "3"]
+
+
+def test_a_seed_matrix_sweep_that_cannot_pair_is_one_line_and_writes_nothing(tmp_path, capsys):
+    """experiment=seed_matrix jobs (min_seeds: 2 in their config) whose meta_5pct shares one seed
+    with examples (seeds 1 and 2 failed): exit 2, one line naming `seed`, no report.md and no
+    plot; --allow-unpaired writes the report with the cell marked `cannot pair`."""
+    import yaml
+
+    jobs = [("examples", 0), ("meta_5pct", 0), ("examples", 1)]
+    for i, (c, s) in enumerate(jobs):
+        make_job(tmp_path, f"{i}_g2_{c}", seeded("g2", c, s, 0.8, 0.5))
+        (tmp_path / f"{i}_g2_{c}" / ".hydra" / "config.yaml").write_text(yaml.safe_dump(
+            {"logger": {"backend": "none"}, "experiment_name": "seed_matrix", "min_seeds": 2}))
+    make_job(tmp_path, "3_g2_meta_5pct", {"status": "failed", "error": "RuntimeError: out of memory"})
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path), "--no-wandb"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2
+    [line] = err.strip().splitlines()
+    assert line.startswith("error: seed: these jobs pair conditions over seeds (min_seeds=2) and g2 meta_5pct: "
+                           "cannot pair with examples: 1 shared seed(s) [0]"), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0_g2_examples", "1_g2_meta_5pct", "2_g2_examples",
+                                                          "3_g2_meta_5pct"]  # nothing written
+    main([str(tmp_path), "--no-wandb", "--allow-unpaired"])
+    md = (tmp_path / "report.md").read_text()
+    assert "| g2 | meta_5pct | 1 | cannot pair |" in md and "3_g2_meta_5pct" in md

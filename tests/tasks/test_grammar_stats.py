@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from metaexamples.errors import ConfigError
 from metaexamples.evaluation.stats import bootstrap_ci, compare_arms, paired_test, sign_flip_p
 from metaexamples.tasks.grammar.seed_summary import sections
 
@@ -75,3 +76,18 @@ def test_one_seed_cannot_be_paired():
     assert any("g2 meta_5pct: cannot pair with examples: 1 shared seed(s) [0]; a paired comparison needs >= 2"
                in line for line in findings.text)
     assert not any("higher" in line or "lower" in line for line in findings.text)
+
+
+def test_a_paired_preset_that_cannot_pair_is_refused():
+    """Jobs of a preset that pairs over seeds (min_seeds=2, experiment=seed_matrix) with one
+    shared seed: one line naming `seed`, not a report of empty comparisons."""
+    rows = [{**row("examples", 0, 0.7, 0.5), "min_seeds": 2}, {**row("meta_5pct", 0, 0.8, 0.6), "min_seeds": 2}]
+    with pytest.raises(ConfigError, match=r"^seed: these jobs pair conditions over seeds \(min_seeds=2\) and g2 "
+                                          r"meta_5pct: cannot pair with examples: 1 shared seed") as err:
+        sections(rows)
+    assert "\n" not in str(err.value) and "--allow-unpaired" in str(err.value)
+    # two shared seeds pair (a third job missing is fine)
+    rows += [{**row(c, 1, 0.7, 0.5), "min_seeds": 2} for c in ("examples", "meta_5pct")]
+    rows.append({**row("examples", 2, 0.7, 0.5), "min_seeds": 2})
+    _, paired, _ = sections(rows)
+    assert paired.rows[0][:3] == ["g2", "meta_5pct", "2"]

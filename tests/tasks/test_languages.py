@@ -20,7 +20,7 @@ PROPS = settings(max_examples=60, deadline=None)
 
 
 def lang_for(name: str, min_len: int = 4, max_len: int = 12, num_symbols: int = 5, **extra):
-    return make_language({"name": name, "min_len": min_len, "max_len": max_len, **extra}, num_symbols)
+    return make_language({"language": name, "min_len": min_len, "max_len": max_len, **extra}, num_symbols)
 
 
 def test_registry_has_the_grammars():
@@ -128,7 +128,7 @@ def test_bad_language_parameters():
         lang_for("dyck", num_symbols=3)
     with pytest.raises(ConfigError, match="grammar.max_len"):
         lang_for("g2", min_len=5, max_len=5)
-    with pytest.raises(ConfigError, match="grammar.name"):
+    with pytest.raises(ConfigError, match="grammar.language"):
         lang_for("nope")
     with pytest.raises(ConfigError, match="grammar.max_len"):
         lang_for("anbncn", min_len=4, max_len=5)

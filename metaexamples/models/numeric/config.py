@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from transformers import LlamaConfig
 
+from metaexamples.models.numeric.fluxem_codec import DIM
+from metaexamples.models.numeric.text import UNIT_NAMES
 from metaexamples.models.numeric.tokenizer import DEFAULT_CHARS, SPECIALS
 
 READOUTS = ("regression", "log_linear", "algebraic", "fluxem")
@@ -14,8 +16,6 @@ ANSWER_ORDERS = ("normal", "reversed")  # token-only: answer digits most- or lea
 
 
 def default_units() -> list[str]:
-    from metaexamples.models.numeric.text import UNIT_NAMES
-
     return list(UNIT_NAMES)
 
 
@@ -58,8 +58,6 @@ class NumericHybridConfig(LlamaConfig):
 
     def __post_init__(self, **kwargs):
         if self.encoder == "fluxem":
-            from metaexamples.models.numeric.fluxem_codec import DIM
-
             self.num_features = DIM
         if self.chars is None:
             self.chars = list(DEFAULT_CHARS)

@@ -97,6 +97,7 @@ from transformers.utils import ModelOutput
 from metaexamples.models.numeric import fluxem_codec
 from metaexamples.models.numeric.config import NumericHybridConfig
 from metaexamples.models.numeric.numbers import find_number_spans, number_features
+from metaexamples.models.numeric.text import decimal_text, format_number, read_question
 from metaexamples.models.numeric.tokenizer import CharTokenizer
 
 KINDS = ("arith", "convert", "can_add")
@@ -365,8 +366,6 @@ def _char_positions(question: str, ids: list[int], tok: CharTokenizer) -> dict[i
 
 
 def collate(model: NumericHybridModel, problems: list[dict]) -> dict:
-    from metaexamples.models.numeric.text import read_question
-
     batch, encoded = _encode_batch(model, [p["question"] for p in problems])
     b, width = batch["input_ids"].shape
     kind = torch.tensor([KINDS.index(p["kind"]) for p in problems], dtype=torch.long)
@@ -462,8 +461,6 @@ def _algebra(values: list[Decimal], routes: list[int]) -> Decimal:
 
 
 def predict(model: NumericHybridModel, problems: list[dict], batch_size: int) -> list[dict]:
-    from metaexamples.models.numeric.text import decimal_text, format_number
-
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device

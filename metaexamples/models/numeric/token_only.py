@@ -25,6 +25,7 @@ from torch import nn
 from transformers import LlamaForCausalLM
 
 from metaexamples.models.numeric.config import NumericTokenOnlyConfig
+from metaexamples.models.numeric.text import parse_answer
 from metaexamples.models.numeric.tokenizer import CharTokenizer
 
 SEP = "="
@@ -176,8 +177,6 @@ def generate_texts(model: NumericTokenOnlyForCausalLM, questions: list[str], max
 
 
 def predict(model: NumericTokenOnlyForCausalLM, problems: list[dict], batch_size: int) -> list[dict]:
-    from metaexamples.models.numeric.text import parse_answer
-
     was_training = model.training
     model.eval()
     out: list[dict] = []

@@ -10,6 +10,11 @@ from metaexamples.errors import ConfigError
 from metaexamples.models.hf_files import first_line
 from metaexamples.models.sources import ModelSource
 
+# metaexamples.models.numeric (and any submodule of it, which runs its __init__) is imported in
+# the functions below, not here: the package loads transformers' model classes (about 5 s),
+# which only a numeric model needs, and every job's validation imports this module (the model
+# source registry), so `metaexamples` would start that much slower for every task.
+
 
 class Numeric(ModelSource):
     name = "numeric"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+
 from metaexamples.data.corpus import _matching_files as matching_files
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Task, Verdict
@@ -93,6 +95,7 @@ class GrammarTask(Task):
     @classmethod
     def check_config(cls, cfg) -> None:
         g = cfg.grammar
+        _check_label(g)
         check_key(g.min_len >= 1, "grammar.min_len", f"must be >= 1, got {g.min_len}")
         check_key(g.min_len <= g.max_len, "grammar.min_len",
                   f"min_len ({g.min_len}) must be <= grammar.max_len ({g.max_len})")
@@ -114,9 +117,9 @@ class GrammarTask(Task):
                   f"({d.block_size}) must hold a whole item: >= grammar.max_len + 16")
         check_eval_lengths(g, int(d.num_symbols))
         dec = cfg.decoding
-        language = LANGUAGES.get(g.name)
+        language = LANGUAGES.get(g.language)
         check_key(dec.constraint != "grammar" or language.exact_constraint, "decoding.constraint",
-                  f"grammar is not exact for grammar={g.name} (its allowed_next cannot guarantee a valid "
+                  f"grammar is not exact for grammar={g.name} (language {g.language}: its allowed_next cannot guarantee a valid "
                   "string); use decoding=alphabet or decoding=sample")
         check_key(dec.seed_symbols >= 0, "decoding.seed_symbols", f"must be >= 0, got {dec.seed_symbols}")
         check_key(dec.seed_symbols < g.max_len, "decoding.seed_symbols",
@@ -251,12 +254,31 @@ def check_symbols(tokenizer, model, bundle) -> None:
 __all__ = ["GrammarTask", "check_symbols"]
 
 
+def _check_label(g) -> None:
+    """In a run, `grammar.name` (the label of run names, results.json, the data cache and the
+    sweep report) is the chosen preset's file name, unless set on the command line: a preset
+    that extends another (`defaults: [g2]`) and keeps its `name` would run, be cached and be
+    reported as that grammar. Composed outside a run (hydra.compose) there is no choice to check."""
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    choice = hydra_cfg.runtime.choices.get("grammar")
+    if choice is None or choice == g.name:
+        return
+    if any(str(o).lstrip("+~").startswith("grammar.name=") for o in hydra_cfg.overrides.task):
+        return
+    stem = str(choice).rsplit("/", 1)[-1]
+    raise ConfigError(
+        f"grammar.name: grammar={choice} is named {g.name!r} (kept from the preset it extends), so its runs, "
+        f"results, data cache and report rows would be {g.name}'s; add `name: {stem}` to {stem}.yaml")
+
+
 def _check_lengths_and_corpus(cfg) -> None:
     """Before any stage, what the data stage would refuse only after starting: a length
     distribution with no weight on a length the language has (or a grammar with no valid
     length in [min_len, max_len]), and text files that do not exist."""
     g = cfg.grammar
-    if g.name in available_languages():  # an unknown name is the data stage's line
+    if g.language in available_languages():  # an unknown language is named by check_config
         language = make_language(g, int(cfg.data.num_symbols))
         check_key(len(language.valid_lengths()) > 0, "grammar.max_len",
                   f"grammar={g.name} has no string with a length in [grammar.min_len, grammar.max_len] = "

@@ -33,9 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from metaexamples.data.cache import read_jsonl_split
+from metaexamples.data.cache import check_folder, read_jsonl_split
 from metaexamples.errors import ConfigError
 from metaexamples.io import read_json
+from metaexamples.tasks.grammar.languages import make_language
 
 SPLITS = ("train", "eval", "test_valid", "test_invalid")
 
@@ -70,8 +71,6 @@ class DataBundle:
 
     @cached_property
     def language(self):
-        from metaexamples.tasks.grammar.languages import make_language
-
         return make_language(self.grammar, num_symbols=len(self.symbol_ids))
 
     def split(self, name: str) -> list[dict]:
@@ -105,8 +104,6 @@ class DataBundle:
 def load_bundle(folder: str | Path) -> DataBundle:
     """The data folder's contents, once its files are checked against the manifest (a damaged
     folder is one line naming the file; the data stage rebuilds it)."""
-    from metaexamples.data.cache import check_folder
-
     folder = Path(folder)
     manifest_path = folder / "manifest.json"
     if not manifest_path.exists():

@@ -11,7 +11,10 @@ from omegaconf import MISSING
 
 @dataclass
 class GrammarConfig:
-    name: str = MISSING  # registry key: g1, g2, g3, dyck
+    # The label: run name, results.json `grammar`, the data cache folder, sweep report rows.
+    # It is the preset's file name (a preset extending another sets its own; the run checks).
+    name: str = MISSING
+    language: str = MISSING  # registry key of the recognizer class: g1, g2, g3, dyck, copy, anbncn
     tag: str = MISSING  # items are wrapped as <tag> ... </tag>
     min_len: int = 2
     max_len: int = 16

@@ -6,7 +6,8 @@ the length plot is report_plots.plot_length_generalization).
 - "Against examples": each other condition paired with `examples` on the seeds both have:
   the mean difference, its bootstrap interval and the sign-flip p (evaluation/stats.py's
   compare_arms, the machinery of the polychromic report). Fewer than two shared seeds: the
-  cell says it cannot pair.
+  cell says it cannot pair; when the jobs' preset pairs over seeds (`min_seeds` >= 2, as
+  experiment=seed_matrix) that is refused instead, in one line (the report writes nothing).
 - "Findings": lines computed from those numbers: best and worst cell by discrimination and by
   validity; every comparison whose interval excludes 0, with its sign; what the test can
   resolve with this many seeds; and the length trend when grammar.eval_lengths was set.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from metaexamples.errors import ConfigError
 from metaexamples.evaluation.stats import bootstrap_ci, compare_arms
 from metaexamples.rendering import fmt, get
 from metaexamples.tasks import ReportSection
@@ -100,11 +102,24 @@ def sections(rows: list[dict]) -> list[ReportSection]:
             paired_rows.append([g, c, str(n), *["cannot pair" for _ in FIGURES]])
             continue
         paired_rows.append([g, c, str(n), *[_difference(e[key]) for _, key in FIGURES]])
+    check_paired(rows, cannot)
     paired = ReportSection(
         f"Against {BASELINE} (paired over seeds: difference [95% bootstrap interval], sign-flip p)",
         ["Grammar", "Condition", "Paired seeds", *[label for label, _ in FIGURES]], paired_rows)
     findings = ReportSection("Findings", text=findings_lines(result, rows, cannot) + [f"- {n}" for n in notes])
     return [means, paired, findings]
+
+
+def check_paired(rows: list[dict], cannot: list[str]) -> None:
+    """Jobs whose preset pairs over seeds (`min_seeds` >= 2 in their rows) with a comparison that
+    cannot pair (jobs failed or are missing): one line naming `seed`, before anything is written."""
+    need = max((int(r.get("min_seeds") or 1) for r in rows), default=1)
+    if need < MIN_PAIRED or not cannot:
+        return
+    more = f" (and {len(cannot) - 1} more)" if len(cannot) > 1 else ""
+    raise ConfigError(f"seed: these jobs pair conditions over seeds (min_seeds={need}) and {cannot[0]}{more}; "
+                      "rerun the failed or missing jobs, or write the report without those comparisons: "
+                      "--allow-unpaired")
 
 
 def findings_lines(result: dict, rows: list[dict], cannot: list[str]) -> list[str]:

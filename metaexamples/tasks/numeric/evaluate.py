@@ -30,7 +30,11 @@ import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from metaexamples.io import write_json, write_jsonl
+from metaexamples.evaluation.plots import _save
+from metaexamples.io import read_jsonl, write_json, write_jsonl
+from metaexamples.models.numeric import predict
+from metaexamples.rendering import save_figure
+from metaexamples.tasks.numeric.data import numeric_metrics, score_prediction, verify
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +49,6 @@ MAGNITUDE_FLOOR = 0.1  # operands of 0 drawn here
 
 def prediction_rows(split: str, problems: list[dict], predictions: list[dict]) -> list[dict]:
     """One row per problem: what was asked and answered, the verdict and the scores."""
-    from metaexamples.tasks.numeric.data import score_prediction, verify
-
     rows = []
     for p, q in zip(problems, predictions):
         s = score_prediction(p, q)
@@ -64,9 +66,6 @@ def prediction_rows(split: str, problems: list[dict], predictions: list[dict]) -
 
 
 def run_eval_numeric(task, model, run_dir: Path, tracker) -> dict:
-    from metaexamples.models.numeric import predict
-    from metaexamples.tasks.numeric.data import numeric_metrics
-
     cfg = task.cfg
     out_dir = Path(run_dir) / "eval_numeric"
     batch_size = int(cfg.eval.batch_size)
@@ -136,8 +135,6 @@ def magnitude_plot(by_split: dict[str, list[dict]], path: Path, title: str) -> P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from metaexamples.evaluation.plots import _save
-
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for i, (split, rows) in enumerate(by_split.items()):
         pts = _points(rows)
@@ -164,8 +161,6 @@ def _job_folder(row: dict, out_dir: Path) -> Path | None:
 def report_plot(rows: list[dict], out_dir: Path) -> list[str]:
     """The sweep's relative error against operand magnitude: one panel per dataset, one line per
     job (median per half-decade over all its test splits' predictions)."""
-    from metaexamples.io import read_jsonl
-
     curves: dict[str, list[tuple[str, list[float], list[float]]]] = defaultdict(list)
     for row in rows:
         folder = _job_folder(row, out_dir) if row.get("numeric") else None
@@ -185,8 +180,6 @@ def report_plot(rows: list[dict], out_dir: Path) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from metaexamples.rendering import save_figure
 
     fig, axes = plt.subplots(1, len(curves), figsize=(6 * len(curves), 4.2), squeeze=False)
     for ax, (dataset, lines) in zip(axes[0], sorted(curves.items())):

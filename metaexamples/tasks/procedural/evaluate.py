@@ -28,6 +28,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from metaexamples.evaluation.metrics import verified_metrics
+from metaexamples.evaluation.rollout import rollouts
 from metaexamples.io import write_json, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,6 @@ def constant_baseline(problems: list[dict], rows: list[dict], answer_format: str
 
 
 def run_eval_verify(task, model, run_dir: Path, tracker) -> dict:
-    from metaexamples.evaluation.rollout import rollouts
-
     cfg, t = task.cfg, task.cfg.task
     out_dir = Path(run_dir) / "eval_verify"
     n, ks = int(t.n_samples), [int(k) for k in t.pass_k]

@@ -16,6 +16,7 @@ Reward: 1.0 for correct, else 0.0.
 
 from __future__ import annotations
 
+from metaexamples.sandbox import Program, Sandbox
 from metaexamples.tasks import Verdict
 from metaexamples.tasks.procedural.answers import answer_matches, extract_direct, extract_program
 
@@ -30,8 +31,6 @@ def verify_texts(tcfg, rows: list[dict], texts: list[str]) -> list[Verdict]:
             kind = "no_answer" if got is None else ("correct" if got == row["answer"] else "wrong_answer")
             out.append(Verdict(reward=float(kind == "correct"), kind=kind, extracted=got))
         return out
-    from metaexamples.sandbox import Program, Sandbox
-
     codes = [extract_program(text) for text in texts]
     todo = [i for i, code in enumerate(codes) if code is not None]
     shown, hidden_right = {}, {}

@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
-from metaexamples.schemas import TaskConfig
+from metaexamples.data.cache import read_jsonl_split
+from metaexamples.data.mixing import completion_examples
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.evaluation.metrics import verified_metrics
+from metaexamples.evaluation.rollout import rollouts
 from metaexamples.io import read_json, write_json, write_jsonl
+from metaexamples.schemas import TaskConfig
 from metaexamples.tasks import Problem, SamplingSpec, SFTData, Task, Verdict
 from metaexamples.tasks.procedural import ProceduralTask
 
@@ -105,8 +108,6 @@ class QATask(Task):
         return {"folder": str(self.folder), "counts": manifest["counts"]}
 
     def rows(self, split: str) -> list[dict]:
-        from metaexamples.data.cache import read_jsonl_split
-
         if split not in self._rows:
             self._rows[split] = read_jsonl_split(self.folder, split)
         return self._rows[split]
@@ -153,8 +154,6 @@ class QATask(Task):
     def sft_data(self) -> SFTData:
         """Each training row's prompt and reference answer, EOS-terminated; only the answer is
         scored. Rows without a reference answer are left out."""
-        from metaexamples.data.mixing import completion_examples
-
         pairs = [(p.prompt_ids, ref) for p in self.problems("train")
                  if (ref := self.reference_completion(p)) is not None]
         if not pairs:
@@ -214,8 +213,6 @@ def split_metrics(rows: list[dict], ks: list[int], show: int) -> dict:
 def run_eval_verify(task: QATask, model, run_dir: Path, tracker) -> dict:
     """stage=eval_verify: task.n_samples samples per problem of each task.eval_splits split;
     writes eval_verify/completions.jsonl (one row per sample) and metrics.json."""
-    from metaexamples.evaluation.rollout import rollouts
-
     cfg, t = task.cfg, task.cfg.task
     n, ks = int(t.n_samples), [int(k) for k in t.pass_k]
     section: dict = {"n_samples": n, "prompt_format": "chat" if task.use_chat() else "plain",

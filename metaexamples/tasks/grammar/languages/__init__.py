@@ -1,13 +1,13 @@
 """Grammar registry: every module in this package that defines a `Language` subclass with a
 `name` is registered automatically, so a new language is one file here plus one YAML in
-conf/grammar/."""
+conf/grammar/ (its `language` key names the class; its `name` is the preset's label)."""
 
 from __future__ import annotations
 
 from metaexamples.registry import Registry
 from metaexamples.tasks.grammar.languages.base import END, Language
 
-REGISTRY = Registry(Language, __name__, "grammar.name", "grammar", skip=("base",))
+REGISTRY = Registry(Language, __name__, "grammar.language", "language", skip=("base",))
 
 
 def available() -> list[str]:
@@ -15,8 +15,9 @@ def available() -> list[str]:
 
 
 def make_language(grammar_cfg, num_symbols: int) -> Language:
-    """Build the language named by grammar config `name` (min_len, max_len, length_dist, params)."""
-    return REGISTRY.get(grammar_cfg["name"])(
+    """Build the language class named by grammar config `language` (min_len, max_len,
+    length_dist, params); `name` is the preset's label, not a class."""
+    return REGISTRY.get(grammar_cfg["language"])(
         num_symbols=num_symbols,
         min_len=int(grammar_cfg["min_len"]),
         max_len=int(grammar_cfg["max_len"]),

@@ -13,6 +13,8 @@ from abc import ABC, abstractmethod
 from itertools import accumulate
 from typing import Any, Mapping, Sequence
 
+from metaexamples.errors import ConfigError
+
 END = -1  # the "stop here" choice of allowed_next
 EDIT_KINDS = ("substitution", "insertion", "deletion")
 
@@ -71,8 +73,6 @@ class Language(ABC):
 
     # --- helpers shared by the grammars (added for the data stage) --------------------
     def _checked_length_table(self) -> tuple[list[int], list[float]]:
-        from metaexamples.errors import ConfigError
-
         try:
             weights = self.length_weights()
         except (ValueError, TypeError) as exc:
