@@ -69,7 +69,7 @@ from metaexamples.paths import cache_dir as default_cache_dir
 from metaexamples.tracking import Tracker
 from metaexamples.methods import make_method
 from metaexamples.tasks.grammar import GrammarTask
-from metaexamples.training.loop import BlockBatches
+from metaexamples.training import BlockBatches
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 RATIO_TARGET = 0.95

@@ -25,25 +25,20 @@ import numpy as np
 
 from metaexamples.evaluation.sets import compare, load_samples, prompt_metrics
 from metaexamples.io import read_jsonl, write_json, write_text
-from metaexamples.methods.polychromic import BASELINE, _arm_order, arm_name
+from metaexamples.methods.arms import BASELINE, EI_PLAIN, Arm, labelled
 from metaexamples.rendering import markdown_table, save_figure
 from metaexamples.sweep_jobs import collect
 
 BLOCK = 256
 MIN_UNITS = 3
-EI_PLAIN = "EI"
-EI_DIVERSE = "EI diverse"
 METRICS = [("Validity", "accuracy"), ("Unique valid", "distinct_correct"), ("Unique novel valid", "coverage"),
            ("Novel share", "novel_share")]
 
 
 def arm_of(row: dict) -> str:
-    """A job's arm: EI (plain), EI diverse (any diversity-aware option) or the polychromic arm."""
-    t = row.get("train") or {}
-    if row.get("method") == "expert_iteration":
-        diverse = t.get("distinct") or t.get("prefer_new") or t.get("replay") or t.get("epochs") is not None
-        return EI_DIVERSE if diverse else EI_PLAIN
-    return arm_name(row)
+    """A job's arm's label: EI (plain), EI diverse (any diversity-aware option) or the
+    polychromic arm (methods/arms.py)."""
+    return Arm.of(row).label
 
 
 def grammar_of(row: dict) -> str:
@@ -147,13 +142,6 @@ def compare_arms(jobs: list[dict], baseline: str) -> dict:
     return out
 
 
-ARM_ORDER = [EI_PLAIN, EI_DIVERSE]
-
-
-def _order(arm: str) -> tuple:
-    return (ARM_ORDER.index(arm), ()) if arm in ARM_ORDER else (len(ARM_ORDER), _arm_order(arm))
-
-
 def _cell(e: dict) -> str:
     if e.get("diff") is None:
         return "-"
@@ -181,6 +169,10 @@ def diversity_report(rows: list[dict], out_dir: Path) -> list[str]:
 
     out_dir = Path(out_dir)
     jobs = [row for row in rows if Path(row["output_dir"]).is_dir()]
+    arms = labelled(Arm.of(j) for j in jobs)
+
+    def order(label: str) -> tuple:
+        return arms[label].order
     plots, parts, result = [], ["## Self-training arms at equal sampled completions (diversity_collapse)", ""], {}
     for grammar in sorted({grammar_of(j) for j in jobs}):
         mine = [j for j in jobs if grammar_of(j) == grammar]
@@ -190,7 +182,7 @@ def diversity_report(rows: list[dict], out_dir: Path) -> list[str]:
             if curve:
                 curves.setdefault(arm_of(j), []).append(curve)
         fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-        for arm in sorted(curves, key=_order):
+        for arm in sorted(curves, key=order):
             length = min(len(c) for c in curves[arm])
             x = [p["sampled"] for p in curves[arm][0][:length]]
             for ax, key in zip(axes, ("validity", "unique_valid", "unique_novel_valid")):
@@ -215,7 +207,7 @@ def diversity_report(rows: list[dict], out_dir: Path) -> list[str]:
         headers = ["Arm"] + [label for label, _ in METRICS] + \
             [f"d {label} vs {base}" for base in ("EI", "lam=0") for label, key in METRICS if key in ("accuracy", "coverage")]
         cells = []
-        for arm in sorted(set(vs_ei) | set(vs_grpo), key=_order):
+        for arm in sorted(set(vs_ei) | set(vs_grpo), key=order):
             means = (vs_ei.get(arm) or vs_grpo.get(arm))
             row = [arm] + [f"{means[key]['mean']:.3g}" for _, key in METRICS]
             for table in (vs_ei, vs_grpo):

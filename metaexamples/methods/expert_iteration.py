@@ -39,21 +39,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict
 
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.evaluation.metrics import verified_metrics
 from metaexamples.evaluation.rollout import Rollout, novel_flags, rollout_rows, rollouts
 from metaexamples.evaluation.trained_on import TRAINED_ON
 from metaexamples.io import append_jsonl, file_sha256, read_json, read_jsonl, write_json, write_jsonl
+from metaexamples.launch import process_state
 from metaexamples.methods import Method
 from metaexamples.methods.curriculum import Curriculum, CurriculumConfig, check_curriculum
 from metaexamples.methods.ei_selection import (check_config_options, check_options, fine_tune_steps, select_diverse,
                                                selection_key, uses_diversity_options, with_replay)
+from metaexamples.methods.polychromic import warm_start
+from metaexamples.methods.sft import load_trainable
 from metaexamples.schemas import train_result_config
 from metaexamples.tasks import VerifiedTask
 from metaexamples.tracking import Tracker, flatten
+from metaexamples.training import BlockBatches, apply_lora, train_loop
 from metaexamples.training.checkpoint import config_differences
+from metaexamples.training.loss import CausalLMLoss
 
 log = logging.getLogger(__name__)
 
@@ -226,16 +231,10 @@ class ExpertIteration(Method):
 
     # -- the loop ---------------------------------------------------------------------------
     def train(self, cfg, task, run_dir: Path, tracker) -> dict:
-        from metaexamples.methods.sft import load_trainable
-
         m = cfg.method
         run_dir = Path(run_dir)
         warmup = None
         if m.warmup_steps:  # the shared warm start (cached; the same model method=polychromic starts from)
-            from omegaconf import open_dict
-
-            from metaexamples.methods.polychromic import warm_start
-
             path, warmup = warm_start(cfg, task)
             cfg = copy.deepcopy(cfg)
             with open_dict(cfg):
@@ -361,10 +360,6 @@ class ExpertIteration(Method):
     def _fine_tune(self, cfg, task, model, tokenizer, data, folder: Path, steps: int) -> dict:
         """The training loop on `data` (SFTData; None = nothing to train on) for `steps`
         steps into folder/ (model/, train/metrics.jsonl)."""
-
-        from metaexamples.launch import process_state
-        from metaexamples.training import BlockBatches, apply_lora, train_loop
-        from metaexamples.training.loss import CausalLMLoss
 
         if data is None:  # nothing passed: the model stays as it is
             self._publish(None, model, tokenizer, folder / "model")

@@ -41,7 +41,6 @@ import copy
 import logging
 import math
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,13 +50,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from metaexamples.data.cache import build_once, cached_sha256, keyed_folder
 from metaexamples.errors import ConfigError, check_key
+from metaexamples.evaluation.problems import output_key
+from metaexamples.evaluation.rollout import novel_flags, rollout_rows, rollouts
+from metaexamples.evaluation.sets import strip_completion
+from metaexamples.evaluation.trained_on import TRAINED_ON
+from metaexamples.io import append_jsonl, read_json, read_jsonl, write_json, write_jsonl
 from metaexamples.methods import Method
 from metaexamples.methods.curriculum import Curriculum, CurriculumConfig, check_curriculum
-from metaexamples.evaluation.problems import output_key
+from metaexamples.methods.polychromic_report import JOB_COLUMNS, comparison_report
 from metaexamples.methods.set_objective import DIVERSITIES, FORMS, set_advantages
+from metaexamples.methods.sft import SFT, load_trainable
+from metaexamples.models.head import plain_linear_head
+from metaexamples.schemas import result_config
 from metaexamples.tasks import ReportTable
-from metaexamples.training.checkpoint import share_weights_with_hf_folder
+from metaexamples.tracking import Tracker, flatten
+from metaexamples.training import Progress, TrainingRun, run_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +110,6 @@ class Policy(nn.Module):
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
                 targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        from metaexamples.models.head import plain_linear_head
-
         decoder, weight = plain_linear_head(self.model)
         if decoder is not None:
             hidden = decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
@@ -163,6 +170,7 @@ def clipped_pg_loss(logp: torch.Tensor, old: torch.Tensor, ref: torch.Tensor | N
 # --- the warm start -----------------------------------------------------------------------------------
 WARM_MIN_LR_RATIO = 0.1
 
+
 def warm_start(cfg, task) -> tuple[str, dict]:
     """(folder of the warm model, summary): method.warmup_steps SFT steps on task.sft_data()
     with the SFT loop itself (all weights, whatever train.lora says for RL; the final loss and
@@ -171,11 +179,6 @@ def warm_start(cfg, task) -> tuple[str, dict]:
     so every sweep job with the same settings reuses it (the grammar task's data, and so the
     warm start, depend on the seed)."""
     from omegaconf import OmegaConf
-
-    from metaexamples.data.cache import build_once, cached_sha256, keyed_folder
-    from metaexamples.io import read_json, write_json
-    from metaexamples.methods.sft import SFT
-    from metaexamples.tracking import Tracker
 
     m = cfg.method
     # The warm start's schedule is its own (10% warmup, cosine to WARM_MIN_LR_RATIO), so methods
@@ -260,8 +263,6 @@ class Polychromic(Method):
     def train(self, cfg, task, run_dir: Path, tracker) -> dict:
         from omegaconf import OmegaConf, open_dict
 
-        from metaexamples.methods.sft import load_trainable
-
         self.check(cfg, task)
         warmup = None
         job_cfg = cfg  # what decides the result, stored in checkpoints (the warm start is a function of it)
@@ -284,52 +285,56 @@ class Polychromic(Method):
     def report_plots(cls, rows: list[dict], out_dir: Path) -> list[str]:
         """The comparison against lam = 0 (polychromic_comparison.md/.json/.png) and pass@k
         against k per arm (polychromic_pass_at_k.png)."""
-        return comparison_report(rows, Path(out_dir))
+        return comparison_report(rows, Path(out_dir))  # methods/polychromic_report.py
 
 
-class Progress:
+class SampleProgress(Progress):
+    """The scaffold's update counter and the completions sampled so far (saved with each checkpoint)."""
+
     def __init__(self) -> None:
-        self.step = 0
+        super().__init__()
         self.samples = 0
 
     def state_dict(self) -> dict:
-        return {"step": self.step, "samples": self.samples}
+        return {**super().state_dict(), "samples": self.samples}
 
     def load_state_dict(self, state: dict) -> None:
-        self.step, self.samples = int(state["step"]), int(state["samples"])
+        super().load_state_dict(state)
+        self.samples = int(state["samples"])
+
+
+# the figures of the progress bar and lines
+HEADLINE = (("reward", "train/reward", ".3f"), ("diversity", "train/diversity", ".3f"), ("kl", "train/kl", ".4f"),
+            ("s/update", "train/update_s", ".1f"))
+ROLLOUTS = "train/rollouts.jsonl"
 
 
 class PolychromicTrainer:
-    """The RL loop (one instance per run); `update(step)` is one rollout batch and its
-    optimizer steps, `run` the loop with logging, checkpoints and the final export."""
+    """The RL loop (one instance per run) on the training scaffold (training/scaffold.py):
+    `update(step)` is one scaffold step (a rollout batch and its optimizer steps); `run` drives
+    it with the scaffold's resume, logging, checkpoints and final export."""
 
     def __init__(self, cfg, task, model, tokenizer, job_cfg=None) -> None:
-        from omegaconf import OmegaConf
         from peft import PeftModel
-
-        from metaexamples.training.loop import make_accelerator
-        from metaexamples.training.optim import build_optimizer, build_scheduler
 
         self.cfg, self.task, self.tokenizer = cfg, task, tokenizer
         self.m, t = cfg.method, cfg.train
         # one optimizer step per minibatch: no accelerate-side gradient accumulation
-        self.accelerator = make_accelerator(OmegaConf.merge(t, {"grad_accum": 1}))
+        self.scaffold = TrainingRun(t, tokenizer, name="polychromic", unit="update", grad_accum=1)
+        self.accelerator = self.scaffold.accelerator
         self.lora = isinstance(model, PeftModel)
         # the KL reference: the starting weights (LoRA: the same model with adapters off)
         self.reference = None
         if self.m.kl_coef > 0 and not self.lora:
             self.reference = Policy(copy.deepcopy(model)).eval().requires_grad_(False).to(self.accelerator.device)
-        self.policy = self.accelerator.prepare(Policy(model).eval())  # dropout off throughout
         lr = float(self.m.lr if self.m.lr is not None else t.lr)
-        self.optimizer = self.accelerator.prepare(build_optimizer(self.policy, lr, float(t.weight_decay)))
-        self.scheduler = build_scheduler(self.optimizer, int(t.warmup_steps), int(t.max_steps), float(t.min_lr_ratio))
-        self.progress = Progress()
-        self.accelerator.register_for_checkpointing(self.scheduler, self.progress)
+        # dropout off throughout
+        self.policy = self.scaffold.prepare(Policy(model).eval(), lr, int(t.max_steps), SampleProgress())
+        self.progress = self.scaffold.progress
         self.fingerprint = _fingerprint(job_cfg if job_cfg is not None else cfg, self.accelerator.num_processes)
-        share_weights_with_hf_folder(self.accelerator)  # the weights once per checkpoint, in its HF files
         self.curriculum = Curriculum(cfg, task)  # off: every training problem, as ever
         if self.curriculum.enabled:
-            self.accelerator.register_for_checkpointing(self.curriculum)
+            self.scaffold.also_checkpoint(self.curriculum)
         self.problems = task.problems("train")
         if not self.problems:
             raise ConfigError(f"task={task.name}: no training problems to sample from")
@@ -364,8 +369,6 @@ class PolychromicTrainer:
 
     def update(self, step: int, lam: float | None = None) -> dict:
         """One update: rollouts, set advantages, ppo_epochs x minibatch optimizer steps."""
-        from metaexamples.evaluation.rollout import rollouts
-
         m, acc = self.m, self.accelerator
         lam = float(m.lam) if lam is None else lam
         n = int(m.n_samples)
@@ -412,17 +415,13 @@ class PolychromicTrainer:
                     old = logp.detach()
                 loss, stats = clipped_pg_loss(logp, old[tok], ref[tok] if ref is not None else None, token_adv[tok],
                                               float(m.clip_eps), float(m.kl_coef))
-                acc.backward(loss)
-                norm = acc.clip_grad_norm_(self.policy.parameters(), float(self.cfg.train.max_grad_norm)) \
-                    if self.cfg.train.max_grad_norm > 0 else torch.zeros(())
-                self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
+                norm = self.scaffold.optimize(loss)
+                norm = torch.zeros(()) if norm is None else norm
                 for k, v in (("loss", loss.detach()), ("kl", stats["kl"]), ("clip_frac", stats["clip_frac"]),
                              ("entropy", entropy.mean()), ("grad_norm", norm)):
                     sums[k] += float(v)
                 count += 1
-        lr = self.scheduler.get_last_lr()[0]
-        self.scheduler.step()
+        lr = self.scaffold.advance_schedule()
         t3 = time.perf_counter()
         distinct = np.mean([len(set(k)) / n for k in keys])
         row = {"train/reward": adv.reward, "train/diversity": adv.diversity, "train/set_score": adv.set_score,
@@ -431,8 +430,6 @@ class PolychromicTrainer:
                "train/adv_diversity_abs": float(np.abs(adv.diversity_part).mean()),
                "train/samples": len(done), "train/rollout_s": t1 - t0, "train/advantage_s": t2 - t1,
                "train/optimize_s": t3 - t2, "train/update_s": t3 - t0}
-        from metaexamples.evaluation.rollout import novel_flags
-
         row.update(rollout_metrics(self.task, done, self.rewarded))
         self._last_novel = novel_flags(self.task, done, self.rewarded)
         self.rewarded += rewarded_outputs(done)
@@ -441,94 +438,42 @@ class PolychromicTrainer:
 
     def strip(self, tokens: list[int]) -> list[int]:
         """The completion without its stop sequence or EOS."""
-        from metaexamples.evaluation.sets import strip_completion
-
         return strip_completion(tokens, self.stop, self.tokenizer.eos_token_id)
 
-    def _resume(self, run_dir: Path) -> tuple[int | None, list[dict]]:
-        """Continue from the run folder's last checkpoint, if any and train.resume: refused in one
-        line when it was made under another config (or is damaged); the logs are cut back to it,
-        so a resumed run's files and summary equal an uninterrupted run's. Returns (the step
-        resumed from or None, the metrics rows kept)."""
-        from metaexamples.training.checkpoint import (check_resumable, checkpoint_step, latest_checkpoint, load_state,
-                                                      remove_checkpoints)
-        from metaexamples.training.loop import _keep_metrics_up_to
-
-        acc, t = self.accelerator, self.cfg.train
-        ckpt_root, metrics_path = run_dir / "checkpoints", run_dir / "train" / "metrics.jsonl"
-        rollouts_path = run_dir / "train" / "rollouts.jsonl"
-        last = latest_checkpoint(ckpt_root) if t.resume else None
-        if last is None:
-            if acc.is_main_process:
-                if not t.resume and (n_old := remove_checkpoints(ckpt_root)):
-                    log.info("polychromic: train.resume=false: starting over (removed %d old checkpoint(s))", n_old)
-                for path in (metrics_path, rollouts_path):
-                    path.unlink(missing_ok=True)
-            return None, []
-        check_resumable(last, self.fingerprint)
-        load_state(acc, last)
-        kept: list[dict] = []
-        if acc.is_main_process:
-            kept = _keep_metrics_up_to(metrics_path, self.progress.step)
-            _keep_metrics_up_to(rollouts_path, self.progress.step, key="update")
-        log.info("polychromic: resumed from %s (update %d)", last, self.progress.step)
-        return checkpoint_step(last), kept
-
     def run(self, run_dir: Path, tracker) -> dict:
-        from tqdm.auto import tqdm
-
-        from metaexamples.io import append_jsonl
-        from metaexamples.training.checkpoint import export_final, save_checkpoint
-
-        acc, t = self.accelerator, self.cfg.train
-        main = acc.is_main_process
-        ckpt_root, metrics_path = run_dir / "checkpoints", run_dir / "train" / "metrics.jsonl"
-        rollouts_path = run_dir / "train" / "rollouts.jsonl"
-        resumed_from, rows = self._resume(run_dir)  # rows: every update's metrics, those before a resume included
-        max_steps = int(t.max_steps)
-        m_n = int(self.m.n_samples)
-        if resumed_from is not None and rollouts_path.exists():
+        """Every update from the run folder's last checkpoint (train.resume) or the start, logged
+        to train/metrics.jsonl, W&B and train/rollouts.jsonl (cut back to the checkpoint on
+        resume, with the rewarded outputs read back from it); the model to run_dir/model/.
+        Returns results.json's `train` section."""
+        scaffold, m_n = self.scaffold, int(self.m.n_samples)
+        rollouts_path = run_dir / ROLLOUTS
+        scaffold.start(run_dir, tracker, self.fingerprint, logs={ROLLOUTS: "update"})
+        if scaffold.resumed_from is not None and rollouts_path.exists():
             self.rewarded = rewarded_from_file(rollouts_path, self.progress.step)
-        # A bar on a terminal; in a file (a cluster job's log) a line per log window, no redraws.
-        lines = main and not sys.stderr.isatty()
-        bar = tqdm(total=max_steps, initial=self.progress.step, disable=not main or lines, desc="polychromic",
-                   unit="update", dynamic_ncols=True)
-        try:
-            while self.progress.step < max_steps:
-                row = self.update(self.progress.step)
-                self.progress.step += 1
-                self.progress.samples += row["train/samples"]
-                row = {"step": self.progress.step, **row,
-                       "train/samples_per_s": row["train/samples"] / row["train/update_s"],
-                       "train/updates_per_s": 1.0 / row["train/update_s"]}
-                row.update(self.curriculum.check(self.model, self.tokenizer, self.progress.step, run_dir))
-                rows.append(row)
-                if main:
-                    append_jsonl(metrics_path, row)
-                    tracker.log({k: v for k, v in row.items() if k != "step"}, step=row["step"])
-                    for i, ((r, a), novel) in enumerate(zip(self._last_rollouts, self._last_novel)):
-                        append_jsonl(rollouts_path, rollout_record(self.progress.step, i, m_n, r, a, novel))
-                bar.update(1)
-                bar.set_postfix(reward=f"{row['train/reward']:.2f}", div=f"{row['train/diversity']:.2f}",
-                                kl=f"{row['train/kl']:.3f}")
-                if lines and (self.progress.step % int(t.log_steps) == 0 or self.progress.step == max_steps):
-                    log.info("polychromic: update %d/%d, reward %.3f, diversity %.3f, kl %.4f, %.1f s/update",
-                             self.progress.step, max_steps, row["train/reward"], row["train/diversity"],
-                             row["train/kl"], row["train/update_s"])
-                if t.save_steps and self.progress.step % int(t.save_steps) == 0:
-                    save_checkpoint(acc, self.policy, self.tokenizer, ckpt_root, self.progress.step,
-                                    int(t.keep_checkpoints), self.fingerprint)
-        finally:
-            bar.close()
-        if main and self._last_rollouts:
+
+        def step(index: int) -> dict:
+            update = index + 1
+            row = self.update(index)
+            self.progress.samples += row["train/samples"]
+            row = {**row, "train/samples_per_s": row["train/samples"] / row["train/update_s"],
+                   "train/updates_per_s": 1.0 / row["train/update_s"],
+                   **self.curriculum.check(self.model, self.tokenizer, update, run_dir)}
+            if scaffold.main:
+                for i, ((r, a), novel) in enumerate(zip(self._last_rollouts, self._last_novel)):
+                    append_jsonl(rollouts_path, rollout_record(update, i, m_n, r, a, novel))
+            return row
+
+        # no checkpoint after the last update unless train.save_steps says so: model/ is the result
+        scaffold.drive(step, HEADLINE, checkpoint_at_end=False)
+        if scaffold.main and self._last_rollouts:
             tracker.table("train/rollouts", ROLLOUT_COLUMNS,
                           [[self.progress.step, i // m_n, r.problem.id, r.sample, r.text, r.verdict.kind,
                             r.verdict.reward, float(a)]
                            for i, (r, a) in enumerate(self._last_rollouts[:int(self.cfg.logger.log_samples)])])
-        export_final(acc, self.policy, self.tokenizer, run_dir / "model")
-        if main:  # what the model was rewarded on is not novel in eval_gen / eval_sets (methods.trained_on)
+        scaffold.export()
+        if scaffold.main:  # what the model was rewarded on is not novel in eval_gen / eval_sets (methods.trained_on)
             write_trained_on(run_dir, self.rewarded)
-        m = self.m
+        m, rows = self.m, scaffold.rows
         seconds = sum(r["train/update_s"] for r in rows)
         first, final = (rows[0], rows[-1]) if rows else ({}, {})
         return {
@@ -542,8 +487,7 @@ class PolychromicTrainer:
             "samples_per_s": sum(r["train/samples"] for r in rows) / seconds if seconds else None,
             "updates_per_s": len(rows) / seconds if seconds else None,
             "mean_update_s": seconds / len(rows) if rows else None,
-            "resumed_from": resumed_from, "world_size": acc.num_processes,
-            "mixed_precision": acc.mixed_precision, "lora": self.lora, "model_dir": str(run_dir / "model"),
+            **scaffold.summary(),
         }
 
 
@@ -565,16 +509,11 @@ def rewarded_outputs(done) -> list:
 
 def rewarded_from_file(path: Path, up_to: int) -> list:
     """rewarded_outputs of rollouts.jsonl's updates <= up_to (after a resume)."""
-    from metaexamples.io import read_jsonl
-
     return [row["extracted"] for row in read_jsonl(path)
             if row["update"] <= up_to and row["reward"] > 0 and row.get("extracted") is not None]
 
 
 def write_trained_on(run_dir: Path, rewarded: list) -> None:
-    from metaexamples.io import write_jsonl
-    from metaexamples.evaluation.trained_on import TRAINED_ON
-
     unique = list({repr(x): x for x in rewarded}.values())
     write_jsonl(Path(run_dir) / TRAINED_ON, [{"extracted": x} for x in unique])
 
@@ -582,9 +521,6 @@ def write_trained_on(run_dir: Path, rewarded: list) -> None:
 def rollout_metrics(task, done, rewarded: list) -> dict:
     """The update's samples: the task's figures (grammars: validity, unique and novel valid, novel
     counting every earlier rewarded output as known), as rollout/*."""
-    from metaexamples.evaluation.rollout import rollout_rows
-    from metaexamples.tracking import flatten
-
     return flatten("rollout", task.sample_metrics(rollout_rows(done), rewarded))
 
 
@@ -592,9 +528,6 @@ def rollout_metrics(task, done, rewarded: list) -> dict:
 def _fingerprint(job_cfg, world: int) -> dict:
     """What decides a polychromic run's result (the job's config: task, model, method, train,
     seed), stored in each checkpoint and compared on resume, as for SFT."""
-    from metaexamples.schemas import result_config
-    from metaexamples.training.loop import run_fingerprint
-
     job = result_config(job_cfg) if "task" in job_cfg and "seed" in job_cfg else None
     return run_fingerprint(job_cfg.train, world, job)
 
@@ -607,132 +540,4 @@ def _check_warm_start(m) -> None:
     check_key(m.warmup_seed >= 0, "method.warmup_seed", f"must be >= 0, got {m.warmup_seed}")
 
 
-# --- the sweep report -----------------------------------------------------------------------------------
-JOB_COLUMNS = [
-    ("Run", "run"), ("Seed", "seed"), ("Form", "train.form"), ("Lambda", "train.lam"), ("Diversity", "train.diversity"),
-    ("Updates", "train.updates"), ("Pass@1", "sets.display.pass@1"), ("Pass@10", "sets.display.pass@10"),
-    ("Distinct-2", "sets.display.distinct_2"), ("Self-BLEU", "sets.display.self_bleu"),
-    ("Coverage", "sets.display.coverage"), ("Semantic", "sets.display.semantic"),
-    ("Train reward", "train.final_reward"), ("KL", "train.final_kl"), ("s/update", "train.mean_update_s"),
-]
-COMPARED = [("Distinct-2", "distinct_2"), ("Self-BLEU", "self_bleu"), ("Pass@1", "pass@1"), ("Pass@10", "pass@10"),
-            ("Coverage", "coverage"), ("Semantic", "semantic")]
-BASELINE = "lam=0 (GRPO)"
-
-
-def arm_name(row: dict) -> str:
-    """A job's arm: form, lam and diversity function (jobs that differ in any of them are never
-    pooled); lam = 0 is one arm whatever the form and diversity (they all coincide there)."""
-    t = row.get("train") or {}
-    if t.get("lam") is None:
-        return "?"
-    if float(t["lam"]) == 0:
-        return BASELINE
-    return f"{t.get('form')} lam={float(t['lam']):g} {t.get('diversity')}"
-
-
-def _arm_order(arm: str) -> tuple:
-    if arm == BASELINE:
-        return (0, "", 0.0)
-    form, _, rest = arm.partition(" lam=")
-    lam, _, diversity = rest.partition(" ")
-    return (1 if form == "product" else 2, diversity, float(lam or 0))
-
-
-def _signed(x: float | None) -> str:
-    return "-" if x is None else f"{x:+.3g}"
-
-
-def comparison_markdown(result: dict) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows of the comparison table (one row per arm)."""
-    headers = ["Arm", "Jobs", "Units"]
-    for label, _ in COMPARED:
-        headers += [label, f"d {label} vs lam=0 [95% CI], p"]
-    cells = []
-    for arm in sorted(result, key=_arm_order):
-        e = result[arm]
-        row = [arm, str(e["jobs"]), str(e["units"])]
-        for label, key in COMPARED:
-            v = e.get(key, {})
-            row.append("-" if v.get("mean") is None else f"{v['mean']:.4g}")
-            if arm == BASELINE or v.get("diff") is None:
-                row.append("-")
-            else:
-                ratio = f", x{v['ratio']:.2f}" if key == "coverage" and v.get("ratio") is not None else ""
-                row.append(f"{_signed(v['diff'])} [{_signed(v['diff_lo'])}, {_signed(v['diff_hi'])}], "
-                           f"p={v['p']:.3g}{ratio}")
-        cells.append(row)
-    return headers, cells
-
-
-def comparison_report(rows: list[dict], out_dir: Path) -> list[str]:
-    """Every arm against lam = 0, paired over (seed, held-out prompt): the table as
-    polychromic_comparison.md/.json and .png, and pass@k against k per arm (polychromic_pass_at_k.png)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from metaexamples.evaluation.sets import compare
-    from metaexamples.io import write_json, write_text
-    from metaexamples.rendering import markdown_table, save_figure
-
-    jobs = []
-    for row in rows:
-        if not row.get("sets"):
-            continue
-        folder = Path(row.get("output_dir") or "")
-        if not (folder / "eval_sets" / "samples.jsonl").exists() and row.get("job"):
-            folder = out_dir / row["job"]
-        if (folder / "eval_sets" / "samples.jsonl").exists():
-            jobs.append({**row, "output_dir": str(folder)})
-    if not any(arm_name(j) == BASELINE for j in jobs):
-        return []
-    ks = sorted({int(k.split("@")[1]) for j in jobs for k in j["sets"] if k.startswith("pass@")})
-    metrics = [key for _, key in COMPARED] + [f"pass@{k}" for k in ks]
-    result = compare(jobs, arm_name, BASELINE, list(dict.fromkeys(metrics)), ks)
-    headers, cells = comparison_markdown(result)
-    write_json(out_dir / "polychromic_comparison.json", result)
-    write_text(out_dir / "polychromic_comparison.md",
-               "## Polychromic RL against lam = 0 (paired over seeds x held-out prompts)\n\n"
-               + markdown_table(headers, cells) + "\n")
-
-    # the picture: arms x metrics, each cell the arm's mean and its change against lam = 0
-    grid = []
-    for row in cells:
-        cells_of_arm = [row[0], f"{row[1]} jobs\n{row[2]} units"]
-        for i in range(len(COMPARED)):
-            mean, diff = row[3 + 2 * i], row[4 + 2 * i]
-            cells_of_arm.append(mean if diff == "-" else f"{mean}\n{diff.replace(', p=', chr(10) + 'p=')}")
-        grid.append(cells_of_arm)
-    fig, ax = plt.subplots(figsize=(2.2 * (len(COMPARED) + 2), 0.6 + 0.75 * (len(grid) + 1)))
-    ax.axis("off")
-    table = ax.table(cellText=grid, colLabels=["Arm", ""] + [label for label, _ in COMPARED], loc="center",
-                     cellLoc="center")
-    table.auto_set_font_size(False)
-    table.set_fontsize(7)
-    for (r, _c), cell in table.get_celld().items():
-        cell.set_height(0.9 / (len(grid) + 1) if r else 0.4 / (len(grid) + 1))
-    ax.set_title("Against lam = 0: mean; change [95% CI]; sign-flip p (paired over seeds x prompts)", fontsize=8)
-    save_figure(fig, out_dir / "polychromic_comparison.png")
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for arm in sorted(result, key=_arm_order):
-        e = result[arm]
-        means = [e[f"pass@{k}"]["mean"] for k in ks]
-        lo = [m - e[f"pass@{k}"]["lo"] for k, m in zip(ks, means)]
-        hi = [e[f"pass@{k}"]["hi"] - m for k, m in zip(ks, means)]
-        ax.errorbar(ks, means, yerr=[lo, hi], marker="o", capsize=3, label=arm)
-    ax.set_xscale("log")
-    ax.set_xticks(ks, [str(k) for k in ks])
-    ax.set_xlabel("k")
-    ax.set_ylabel("pass@k (mean over seeds x prompts, 95% CI)")
-    ax.set_title("pass@k per arm")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, out_dir / "polychromic_pass_at_k.png")
-    return ["polychromic_comparison.png", "polychromic_pass_at_k.png"]
-
-
-__all__ = ["Polychromic", "PolychromicConfig", "PolychromicTrainer", "Policy", "clipped_pg_loss", "comparison_report",
-           "warm_start"]
+__all__ = ["Polychromic", "PolychromicConfig", "PolychromicTrainer", "Policy", "clipped_pg_loss", "warm_start"]

@@ -11,6 +11,10 @@ from metaexamples.models import load_model, load_tokenizer
 from metaexamples.schemas import result_config
 from metaexamples.training import apply_lora, train_loop
 
+# results.json `train` of method=sft holds the last in-training evaluation's figures under these
+# names (eval_<name>) for every task, null where the task's monitor reports none (schema v1)
+EVAL_NAMES = ("loss", "ppl", "valid_ppl", "invalid_ppl")
+
 
 def load_trainable(cfg, task, lora: bool = True):
     """(model, tokenizer) to fine-tune: the configured model, checked against the task's
@@ -36,4 +40,5 @@ class SFT(Method):
         model, tokenizer = load_trainable(cfg, task)
         batches, objective = task.sft_setup(model, tokenizer, cfg)  # default: BlockBatches, CausalLMLoss
         return train_loop(t, model, tokenizer, batches, objective, run_dir, tracker,
-                          monitor=task.monitor(int(t.batch_size), int(t.eval_batches)), job=result_config(cfg))
+                          monitor=task.monitor(int(t.batch_size), int(t.eval_batches)), job=result_config(cfg),
+                          eval_names=EVAL_NAMES)

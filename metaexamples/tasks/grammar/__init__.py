@@ -234,7 +234,10 @@ class GrammarTask(VerifiedTask):
 
     # -- training -------------------------------------------------------------------------
     def sft_data(self) -> SFTData:
-        return SFTData(blocks=self.bundle.blocks("train"))
+        blocks = self.bundle.blocks("train")
+        if len(blocks) == 0:
+            raise ConfigError("data.n_train_items: the training stream is empty; raise data.n_train_items")
+        return SFTData(blocks=blocks)
 
     def check_model(self, model, tokenizer) -> None:
         """The data's symbol and tag ids must mean the same tokens to this tokenizer and model."""

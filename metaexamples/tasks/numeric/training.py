@@ -2,9 +2,9 @@
 objective, the same contract as BlockBatches and CausalLMLoss.
 
 - `NumericBatches`: every training problem collated once (`collate(model, problems)`, padded to
-  the longest), then micro-batches addressed by (step, micro-batch, rank) through the same
-  seeded per-epoch permutation as BlockBatches (so the data position is a function of the
-  step and a resumed run continues exactly where it stopped). A batch is a tuple of tensors in
+  the longest), then micro-batches addressed by (step, micro-batch, rank) by BlockBatches' own
+  `index` (training/batches.py: the data position is a function of the step and a resumed run
+  continues exactly where it stopped). A batch is a tuple of tensors in
   `keys` order, trimmed to its own longest row (right padding: trimming changes no loss).
   `blocks` (the padded input ids) is what the loop reads its width from: its tokens/s count
   padded positions of the full width.
@@ -14,12 +14,11 @@ objective, the same contract as BlockBatches and CausalLMLoss.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 from metaexamples.errors import ConfigError
-from metaexamples.training.loop import BlockBatches
+from metaexamples.training import BlockBatches
 
 
 class NumericBatches(BlockBatches):
@@ -35,18 +34,6 @@ class NumericBatches(BlockBatches):
         self.keys = list(tensors)
         self.tensors = tensors
         self.width = int(tensors["input_ids"].shape[1])
-
-    def index(self, step: int, micro: int, rank: int) -> torch.Tensor:
-        """Row indices of micro-batch (step, micro, rank): BlockBatches' addressing."""
-        n = len(self.blocks)
-        first = ((step * self.grad_accum + micro) * self.world + rank) * self.batch_size
-        parts, p, end = [], first, first + self.batch_size
-        while p < end:
-            epoch, offset = divmod(p, n)
-            take = min(n - offset, end - p)
-            parts.append(self._order(epoch)[offset:offset + take])
-            p += take
-        return torch.from_numpy(np.concatenate(parts))
 
     def get(self, step: int, micro: int, rank: int) -> tuple[torch.Tensor, ...]:
         index = self.index(step, micro, rank)
