@@ -26,10 +26,11 @@ arch:
   hidden_size: 128
 """
 USER_GRAMMAR = """\
-# A user's own grammar preset: g2 with longer strings.
+# A user's own grammar preset: g2 (its language) with longer strings, under its own name.
 defaults:
   - g2
   - _self_
+name: g2_long
 max_len: 24
 """
 
@@ -91,6 +92,7 @@ def test_installed_package_runs_from_another_folder_with_a_users_own_yaml(instal
         cwd=elsewhere, env=env)
     results = json.loads((run_dir / "results.json").read_text())
     assert results["status"] == "completed" and results["model"] == "tiny_wide"
+    assert results["grammar"] == "g2_long"  # the preset's name, not its base's
     manifest = json.loads((Path(results["data"]["folder"]) / "manifest.json").read_text())
     assert manifest["config"]["grammar"]["max_len"] == 24 and manifest["canonical"]  # the builtin corpus
     hydra_cfg = (run_dir / ".hydra" / "config.yaml").read_text()
