@@ -5,25 +5,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+from sklearn.metrics import precision_recall_curve, roc_curve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+from metaexamples.io import atomic_path
 
-from metaexamples.io import atomic_path  # noqa: E402
+
+def _pyplot():
+    """matplotlib loads only when a plot is drawn (about a thousand modules: not at CLI start-up)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _save(fig, path: Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 
 def roc_plot(labels: Sequence[int], scores: Sequence[float], auroc: float | None, path: Path, title: str) -> Path:
     fpr, tpr, _ = roc_curve(labels, scores)
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = _pyplot().subplots(figsize=(4.5, 4.5))
     ax.plot(fpr, tpr, label=f"AUROC {auroc:.4f}" if auroc is not None else "ROC")
     ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
     ax.set(xlabel="false positive rate", ylabel="true positive rate (valid)", title=title)
@@ -33,7 +39,7 @@ def roc_plot(labels: Sequence[int], scores: Sequence[float], auroc: float | None
 
 def pr_plot(labels: Sequence[int], scores: Sequence[float], aupr: float | None, path: Path, title: str) -> Path:
     precision, recall, _ = precision_recall_curve(labels, scores)
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = _pyplot().subplots(figsize=(4.5, 4.5))
     ax.plot(recall, precision, label=f"AUPR {aupr:.4f}" if aupr is not None else "PR")
     ax.set(xlabel="recall (valid)", ylabel="precision", title=title, ylim=(0, 1.02))
     ax.legend(loc="lower left")
@@ -41,7 +47,7 @@ def pr_plot(labels: Sequence[int], scores: Sequence[float], aupr: float | None, 
 
 
 def length_hist_plot(hist: dict, path: Path, title: str) -> Path:
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = _pyplot().subplots(figsize=(6, 3.5))
     x = hist["length"]
     ax.bar([v - 0.2 for v in x], hist["train"], width=0.4, label=f"train (n={hist['n_train']})")
     ax.bar([v + 0.2 for v in x], hist["samples"], width=0.4, label=f"samples (n={hist['n_samples']})")
@@ -51,7 +57,7 @@ def length_hist_plot(hist: dict, path: Path, title: str) -> Path:
 
 
 def calibration_plot(buckets: list[dict], path: Path, title: str) -> Path:
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = _pyplot().subplots(figsize=(5, 3.5))
     mids = [(b["logprob_lo"] + b["logprob_hi"]) / 2 for b in buckets]
     ax.plot(mids, [b["validity_rate"] for b in buckets], "o-")
     ax.set(xlabel="sample log-probability (bucket middle)", ylabel="validity rate", title=title, ylim=(-0.02, 1.02))

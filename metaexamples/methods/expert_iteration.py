@@ -59,6 +59,11 @@ from metaexamples.tracking import Tracker, flatten
 from metaexamples.training import BlockBatches, apply_lora, train_loop
 from metaexamples.training.checkpoint import config_differences
 from metaexamples.training.loss import CausalLMLoss
+from metaexamples.data.mixing import completion_examples
+from metaexamples.models import load_model
+from metaexamples.tasks import ReportTable
+from metaexamples.methods.iteration_plot import plot_iterations
+from metaexamples.methods.diversity_report import diversity_report, sweep_rows
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +357,6 @@ class ExpertIteration(Method):
     @staticmethod
     def _examples(rows: list[dict], tokenizer, block_size: int):
         """Selected rows -> SFTData: prompt + completion, only the completion scored."""
-        from metaexamples.data.mixing import completion_examples
 
         return completion_examples([(r["prompt_ids"], r["completion_ids"]) for r in rows], block_size, tokenizer,
                                    key="method.block_size")
@@ -378,7 +382,6 @@ class ExpertIteration(Method):
 
     @staticmethod
     def _load(cfg, task, path: str):
-        from metaexamples.models import load_model
 
         model = load_model(OmegaConf.merge(cfg.model, {"path": path}), task.tokenizer, task.cache)
         return model
@@ -481,7 +484,6 @@ class ExpertIteration(Method):
     # -- report -----------------------------------------------------------------------------
     @classmethod
     def report_tables(cls) -> list:
-        from metaexamples.tasks import ReportTable
 
         return [ReportTable("Expert Iteration", "train", [
             ("Run", "run"), ("Task", "task"), ("Control", "train.control"), ("Style", "train.style"),
@@ -492,11 +494,9 @@ class ExpertIteration(Method):
 
     @classmethod
     def report_plots(cls, rows: list[dict], out_dir: Path) -> list[str]:
-        from metaexamples.methods.iteration_plot import plot_iterations
 
         plots = plot_iterations(rows, out_dir / "iterations.png")
         if any((r.get("train") or {}).get("budget") for r in rows):  # arms of equal sampled completions
-            from metaexamples.methods.diversity_report import diversity_report, sweep_rows
 
             plots += diversity_report(sweep_rows(rows, out_dir), out_dir)
         return plots

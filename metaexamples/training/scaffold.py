@@ -39,6 +39,7 @@ from metaexamples.training.checkpoint import (check_resumable, checkpoint_step, 
                                               load_state, remove_checkpoints, save_checkpoint,
                                               share_weights_with_hf_folder)
 from metaexamples.training.optim import build_optimizer, build_scheduler
+from metaexamples.launch import on_cpu
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,6 @@ def make_accelerator(t, grad_accum: int | None = None):
     default train.grad_accum)."""
     from accelerate import Accelerator, FullyShardedDataParallelPlugin
 
-    from metaexamples.launch import on_cpu
 
     kwargs = {"mixed_precision": mixed_precision(t.precision),
               "gradient_accumulation_steps": int(t.grad_accum if grad_accum is None else grad_accum), "cpu": on_cpu()}

@@ -15,13 +15,23 @@ from hydra.core.hydra_config import HydraConfig
 
 from metaexamples.data.corpus import _matching_files as matching_files
 from metaexamples.errors import ConfigError, check_key
+from metaexamples.evaluation.sampling import find_subsequence
 from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Verdict, VerifiedTask
-from metaexamples.tasks.grammar.config import (ConditionConfig, CorpusConfig, DataConfig, GrammarConfig,
+from metaexamples.tasks.grammar.build import data_folder, run_data_stage
+from metaexamples.tasks.grammar.bundle import load_bundle
+from metaexamples.tasks.grammar.config import (CONDITION_ORDER, ConditionConfig, CorpusConfig, DataConfig, GrammarConfig,
                                                 GrammarTaskConfig)
+from metaexamples.tasks.grammar.constraints import make_constraint
+from metaexamples.tasks.grammar.generation import judge, make_prompts, max_new_tokens, run_eval_gen
 from metaexamples.tasks.grammar.languages import REGISTRY as LANGUAGES
 from metaexamples.tasks.grammar.languages import available as available_languages
 from metaexamples.tasks.grammar.languages import make_language
 from metaexamples.tasks.grammar.lengths import check_eval_lengths
+from metaexamples.tasks.grammar.metrics import FAILURE_KINDS
+from metaexamples.tasks.grammar.monitor import Monitor
+from metaexamples.tasks.grammar.ppl import run_eval_ppl
+from metaexamples.tasks.grammar.report_plots import grammar_plots
+from metaexamples.tasks.grammar.seed_summary import sections
 
 PPL_COLUMNS = [  # (header, results key); the reference report's columns first
     ("Run", "run"), ("Grammar", "grammar"), ("Valid PPL", "ppl.valid_ppl"),
@@ -47,7 +57,6 @@ GEN_COLUMNS = [
 SUMMARY_KEYS = [("Valid PPL", "ppl.valid_ppl"), ("Invalid PPL", "ppl.invalid_ppl"), ("AUROC", "ppl.auroc"),
                 ("AUROC hard", "ppl.auroc_hard"), ("AUROC random", "ppl.auroc_random"),
                 ("Validity rate", "gen.validity_rate")]
-CONDITION_ORDER = {"examples": 0, "meta_1pct": 1, "meta_5pct": 2, "meta_10pct": 3}
 META_KINDS = ("judgment", "contrast", "rule")
 
 
@@ -83,13 +92,11 @@ class GrammarTask(VerifiedTask):
 
     @classmethod
     def report_plots(cls, rows: list[dict], out_dir: Path) -> list[str]:
-        from metaexamples.tasks.grammar.report_plots import grammar_plots
 
         return grammar_plots(rows, out_dir)
 
     @classmethod
     def report_sections(cls, rows: list[dict]) -> list:
-        from metaexamples.tasks.grammar.seed_summary import sections
 
         return sections(rows)
 
@@ -133,16 +140,12 @@ class GrammarTask(VerifiedTask):
 
     # -- data -----------------------------------------------------------------------------
     def prepare_data(self) -> Path:
-        from metaexamples.tasks.grammar.build import run_data_stage
-        from metaexamples.tasks.grammar.bundle import load_bundle
 
         folder = run_data_stage(self.cfg, self.tokenizer, self.cache)
         self.bundle = load_bundle(folder)
         return folder
 
     def load_data(self) -> Path:
-        from metaexamples.tasks.grammar.build import data_folder
-        from metaexamples.tasks.grammar.bundle import load_bundle
 
         folder = data_folder(self.cfg, self.tokenizer, self.cache)
         if not (folder / "manifest.json").exists():
@@ -172,7 +175,6 @@ class GrammarTask(VerifiedTask):
         prefix is as frequent as in the training data)."""
         b, k = self.bundle, int(self.cfg.task.seed_symbols)
         if split == "gen":
-            from metaexamples.tasks.grammar.generation import make_prompts
 
             symbol_of = {t: i for i, t in enumerate(b.symbol_ids)}
             prompts = make_prompts(b, int(self.cfg.task.n_samples), k, int(self.cfg.seed), b.split("train"))
@@ -194,8 +196,6 @@ class GrammarTask(VerifiedTask):
     def sampling(self, dec) -> SamplingSpec:
         from functools import partial
 
-        from metaexamples.tasks.grammar.constraints import make_constraint
-        from metaexamples.tasks.grammar.generation import max_new_tokens
 
         b = self.bundle
         constraint = partial(make_constraint, dec.constraint, language=b.language, symbol_ids=b.symbol_ids,
@@ -207,7 +207,6 @@ class GrammarTask(VerifiedTask):
         """validity_rate, failure kinds, novel_valid (valid, not a training string and not one
         the method fine-tuned on (`seen`): a loop that only memorises, the data or its own
         selections, shows here) and unique_valid, as eval_gen defines them."""
-        from metaexamples.tasks.grammar.metrics import FAILURE_KINDS
 
         valid = [tuple(r["extracted"]) for r in rows if r["verdict"] == "valid"]
         known = self.known_outputs(seen)
@@ -222,8 +221,6 @@ class GrammarTask(VerifiedTask):
 
     def verify(self, problem: Problem, completion_ids: list[int]) -> Verdict:
         """valid (reward 1) or the first failure kind (reward 0), as eval_gen judges."""
-        from metaexamples.evaluation.sampling import find_subsequence
-        from metaexamples.tasks.grammar.generation import judge
 
         b = self.bundle
         symbol_of = {t: i for i, t in enumerate(b.symbol_ids)}
@@ -244,14 +241,11 @@ class GrammarTask(VerifiedTask):
         check_symbols(tokenizer, model, self.bundle)
 
     def monitor(self, batch_size: int, eval_batches: int):
-        from metaexamples.tasks.grammar.monitor import Monitor
 
         return Monitor(self.bundle, batch_size, eval_batches)
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate(self, stage: str, model, tokenizer, run_dir: Path, tracker) -> dict:
-        from metaexamples.tasks.grammar.generation import run_eval_gen
-        from metaexamples.tasks.grammar.ppl import run_eval_ppl
 
         if stage == "eval_gen":
             return run_eval_gen(self, model, tokenizer, run_dir, tracker)

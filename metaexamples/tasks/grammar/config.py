@@ -11,6 +11,9 @@ from omegaconf import MISSING
 
 from metaexamples.schemas import TaskConfig
 
+# The built-in conditions in report order (others sort after them, by name).
+CONDITION_ORDER = {"examples": 0, "meta_1pct": 1, "meta_5pct": 2, "meta_10pct": 3}
+
 
 @dataclass
 class GrammarTaskConfig(TaskConfig):

@@ -21,7 +21,7 @@ from metaexamples.errors import ConfigError
 from metaexamples.evaluation.stats import bootstrap_ci, compare_arms
 from metaexamples.rendering import fmt, get
 from metaexamples.tasks import ReportSection
-from metaexamples.tasks.grammar import CONDITION_ORDER
+from metaexamples.tasks.grammar.config import CONDITION_ORDER
 
 BASELINE = "examples"
 FIGURES = [("AUROC", "ppl.auroc"), ("AUROC hard", "ppl.auroc_hard"), ("AUROC random", "ppl.auroc_random"),

@@ -26,6 +26,10 @@ from metaexamples.errors import ConfigError, check_key
 from metaexamples.tasks import ReportTable, Task
 from metaexamples.tasks.numeric.config import NumericConfig
 
+# This task's data, training and evaluation modules are imported inside the methods that use
+# them: they load the numeric models package (transformers model classes, seconds of start-up)
+# that every CLI run would otherwise pay for, numeric or not.
+
 DATA_FORMAT = 1  # bump when the generated problems change for the same config
 CUSTOM_SPLIT = "custom"  # task.questions, scored at evaluation (not cached, never trained on)
 

@@ -15,10 +15,16 @@ from pathlib import Path
 
 from metaexamples.data.cache import keyed_folder
 from metaexamples.data.jsonl_splits import JsonlSplits
+from metaexamples.data.mixing import completion_examples
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Verdict, VerifiedTask
+from metaexamples.tasks.procedural.answers import ANSWER_FORMATS, question_prompt, target_text
 from metaexamples.tasks.procedural.config import ProceduralConfig
+from metaexamples.tasks.procedural.evaluate import run_eval_verify
 from metaexamples.tasks.procedural.kinds import available
+from metaexamples.tasks.procedural.splits import _difficulty_range, make_splits
+from metaexamples.tasks.procedural.verifier import verify_texts
+from metaexamples.sandbox import Sandbox
 
 SPLITS = ("train", "val", "test", "ood")
 DATA_FORMAT = 2  # bump when the generated problems change for the same config (2: hidden inputs, exact shares)
@@ -73,8 +79,6 @@ class ProceduralTask(VerifiedTask):
 
     @classmethod
     def check_config(cls, cfg) -> None:
-        from metaexamples.tasks.procedural.answers import ANSWER_FORMATS
-        from metaexamples.tasks.procedural.splits import _difficulty_range
 
         t = cfg.task
         check_key(t.kind in KIND_CHOICES, "task.kind", f"unknown {t.kind!r}; available: {', '.join(KIND_CHOICES)}")
@@ -103,7 +107,6 @@ class ProceduralTask(VerifiedTask):
         check_key(t.workers >= 0, "task.workers", f"must be >= 0, got {t.workers}")
         _check_nonempty(t)
         if t.sandbox == "bubblewrap":  # asked for explicitly: refuse now, not after training
-            from metaexamples.sandbox import Sandbox
 
             Sandbox(backend="bubblewrap", workers=1).close()
 
@@ -127,7 +130,6 @@ class ProceduralTask(VerifiedTask):
         return self.splits.folder
 
     def prepare_data(self) -> Path:
-        from metaexamples.tasks.procedural.splits import make_splits
 
         key = self.data_key()
         return self.splits.prepare(DATA_FORMAT, key, lambda: make_splits(
@@ -153,7 +155,6 @@ class ProceduralTask(VerifiedTask):
         return fmt == "chat"
 
     def prompt_ids(self, row: dict) -> list[int]:
-        from metaexamples.tasks.procedural.answers import question_prompt
 
         text = question_prompt(row, self.cfg.task.answer)
         if self.use_chat():
@@ -171,7 +172,6 @@ class ProceduralTask(VerifiedTask):
 
     def reference_completion(self, problem: Problem) -> list[int]:
         """The reference answer (or program, fenced) and EOS: what warm start trains on."""
-        from metaexamples.tasks.procedural.answers import target_text
 
         text = target_text(problem.meta["row"], self.cfg.task.answer)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
@@ -186,7 +186,6 @@ class ProceduralTask(VerifiedTask):
         return self.verify_many([problem], [completion_ids])[0]
 
     def verify_many(self, problems: list[Problem], completions: list[list[int]]) -> list[Verdict]:
-        from metaexamples.tasks.procedural.verifier import verify_texts
 
         texts = [self.tokenizer.decode(c, skip_special_tokens=True) for c in completions]
         return verify_texts(self.cfg.task, [p.meta["row"] for p in problems], texts)
@@ -195,7 +194,6 @@ class ProceduralTask(VerifiedTask):
     def sft_data(self) -> SFTData:
         """Warm start: each training problem's prompt and reference target (the answer, or the
         reference program in a fence), EOS-terminated; only the target is scored."""
-        from metaexamples.data.mixing import completion_examples
 
         pairs = [(p.prompt_ids, self.reference_completion(p)) for p in self.problems("train")]
         if not pairs:
@@ -204,7 +202,6 @@ class ProceduralTask(VerifiedTask):
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate(self, stage: str, model, tokenizer, run_dir: Path, tracker) -> dict:
-        from metaexamples.tasks.procedural.evaluate import run_eval_verify
 
         self.tokenizer = tokenizer
         return run_eval_verify(self, model, run_dir, tracker)
