@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from metaexamples.data.jsonl_splits import JsonlSplits
 from metaexamples.data.mixing import SFTData
 from metaexamples.evaluation.problems import Problem, SamplingSpec, Verdict
 from metaexamples.errors import ConfigError
@@ -222,5 +223,25 @@ def make_task(cfg, tokenizer, cache: Path) -> Task:
     return task_class(cfg.task.name)(cfg, tokenizer, cache)
 
 
-__all__ = ["SHARED_VERIFIER_STAGES", "Problem", "ReportSection", "ReportTable", "SFTData", "SamplingSpec", "Task",
+class JsonlSplitsData:
+    """The data half of a task whose data is rows in JSONL splits (`self.splits`, a
+    data.jsonl_splits.JsonlSplits): where it is, loading it, its summary and its rows."""
+
+    splits: JsonlSplits
+
+    @property
+    def folder(self) -> Path | None:
+        return self.splits.folder
+
+    def load_data(self) -> Path:
+        return self.splits.load()
+
+    def data_summary(self) -> dict:
+        return {"folder": str(self.folder), "counts": self.splits.manifest()["counts"]}
+
+    def rows(self, split: str) -> list[dict]:
+        return self.splits.rows(split)
+
+
+__all__ = ["JsonlSplitsData", "SHARED_VERIFIER_STAGES", "Problem", "ReportSection", "ReportTable", "SFTData", "SamplingSpec", "Task",
            "Verdict", "VerifiedTask", "available", "make_task", "task_class"]

@@ -17,7 +17,7 @@ from metaexamples.data.cache import keyed_folder
 from metaexamples.data.jsonl_splits import JsonlSplits
 from metaexamples.data.mixing import completion_examples
 from metaexamples.errors import ConfigError, check_key
-from metaexamples.tasks import Problem, ReportTable, SamplingSpec, SFTData, Verdict, VerifiedTask
+from metaexamples.tasks import JsonlSplitsData, Problem, ReportTable, SamplingSpec, SFTData, Verdict, VerifiedTask
 from metaexamples.tasks.procedural.answers import ANSWER_FORMATS, question_prompt, target_text
 from metaexamples.tasks.procedural.config import ProceduralConfig
 from metaexamples.tasks.procedural.evaluate import run_eval_verify
@@ -45,7 +45,7 @@ REPORT_COLUMNS = [
 ]
 
 
-class ProceduralTask(VerifiedTask):
+class ProceduralTask(JsonlSplitsData, VerifiedTask):
     name = "procedural"
     config_schema = ProceduralConfig
     eval_stages = {"eval_verify": "verify"}
@@ -125,24 +125,10 @@ class ProceduralTask(VerifiedTask):
     def _folder(self) -> Path:
         return keyed_folder(self.cache, f"procedural-{self.cfg.task.kind}", self.data_key())
 
-    @property
-    def folder(self) -> Path | None:
-        return self.splits.folder
-
     def prepare_data(self) -> Path:
-
         key = self.data_key()
         return self.splits.prepare(DATA_FORMAT, key, lambda: make_splits(
             key["kinds"], key["difficulty"], key["ood_difficulty"], key["sizes"], key["seed"]))
-
-    def load_data(self) -> Path:
-        return self.splits.load()
-
-    def data_summary(self) -> dict:
-        return {"folder": str(self.folder), "counts": self.splits.manifest()["counts"]}
-
-    def rows(self, split: str) -> list[dict]:
-        return self.splits.rows(split)
 
     # -- prompts, problems and the verifier -----------------------------------------------
     def use_chat(self) -> bool:

@@ -26,7 +26,7 @@ from metaexamples.evaluation.metrics import verified_metrics
 from metaexamples.evaluation.rollout import rollouts
 from metaexamples.io import write_json, write_jsonl
 from metaexamples.schemas import TaskConfig
-from metaexamples.tasks import Problem, SamplingSpec, SFTData, Verdict, VerifiedTask
+from metaexamples.tasks import JsonlSplitsData, Problem, SamplingSpec, SFTData, Verdict, VerifiedTask
 from metaexamples.tasks.procedural import ProceduralTask
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class QAConfig(TaskConfig):
     eval_problems: Optional[int] = None  # problems per evaluated split; null = all
 
 
-class QATask(VerifiedTask):
+class QATask(JsonlSplitsData, VerifiedTask):
     """The shared half of task=prompts and task=gym (no `name`: not a task of its own)."""
 
     eval_stages = {"eval_verify": "verify"}
@@ -104,19 +104,7 @@ class QATask(VerifiedTask):
             if sizes is not None and "eval_verify" in cfg.stages:
                 check_key(sizes.get(split, 0) > 0, "task.eval_splits", f"split {split!r} is empty")
 
-    # -- data -------------------------------------------------------------------------------
-    @property
-    def folder(self) -> Path | None:
-        return self.splits.folder
-
-    def load_data(self) -> Path:
-        return self.splits.load()
-
-    def data_summary(self) -> dict:
-        return {"folder": str(self.folder), "counts": self.splits.manifest()["counts"]}
-
-    def rows(self, split: str) -> list[dict]:
-        return self.splits.rows(split)
+    # -- data (folder, load_data, data_summary, rows: JsonlSplitsData) ------------------------
 
     # -- prompts and problems ---------------------------------------------------------------
     use_chat = ProceduralTask.use_chat  # one rule for chat vs plain prompts (task.prompt_format)
