@@ -69,7 +69,8 @@ def build_report(sweep_dir: Path, out_dir: Path | None = None, allow_unpaired: b
     tasks = []
     for name in sorted(by_task):
         task = _task_of({"task": name})
-        task_rows = sorted(by_task[name], key=lambda r: (*task.sort_key(r), r.get("seed", 0), r["job"]))
+        # a stable sort: ties keep collect's order, Hydra's job numbers
+        task_rows = sorted(by_task[name], key=lambda r: (*task.sort_key(r), r.get("seed", 0)))
         tasks.append((task, task_rows))
         for table in task.report_tables:
             add_table(table, task_rows)

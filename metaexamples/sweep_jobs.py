@@ -5,6 +5,7 @@ arms across methods."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from metaexamples.io import read_json
@@ -29,6 +30,11 @@ def job_overrides(job: Path) -> list[str]:
     """The job's command-line overrides, as Hydra saved them (.hydra/overrides.yaml)."""
     found = read_yaml(job / ".hydra" / "overrides.yaml")
     return [str(o) for o in found] if isinstance(found, list) else []
+
+
+def _natural_order(job: Path) -> list:
+    """Job folders in the order Hydra numbered them (2_g1 before 10_g1), not as strings sort."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", job.as_posix())]
 
 
 def _job_num(job: Path) -> int | None:
@@ -93,7 +99,7 @@ def collect(sweep_dir: Path) -> tuple[list[dict], list[dict]]:
     the run name and the overrides swept over (what tells two jobs of the same run apart), and
     `min_seeds`: the seeds its preset pairs runs over (job_min_seeds)."""
     done, problems = [], []
-    job_dirs = sorted({p.parent.parent for p in sweep_dir.rglob(".hydra/config.yaml")})
+    job_dirs = sorted({p.parent.parent for p in sweep_dir.rglob(".hydra/config.yaml")}, key=_natural_order)
     overrides = {job: job_overrides(job) for job in job_dirs}
     values: dict[str, set[str]] = {}
     for ovs in overrides.values():

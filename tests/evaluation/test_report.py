@@ -53,6 +53,17 @@ def test_report_tables_failures_and_plots(tmp_path, capsys):
     assert "Perplexity and Discrimination" in out and "g2-meta_5pct-tiny" in out
 
 
+def test_jobs_are_listed_in_hydra_order_not_string_order(tmp_path):
+    """Job 2 comes before job 10 (a string sort puts 10_ between 1_ and 2_)."""
+    for num in (0, 1, 2, 10, 11):
+        make_job(tmp_path, f"{num}_g1_examples", completed("g1", "examples", 0.5 + num / 100, 0.5))
+
+    report = build_report(tmp_path)
+
+    aurocs = [row[PPL_COLUMNS.index(("AUROC", "ppl.auroc"))] for row in report["ppl_rows"]]
+    assert aurocs == ["0.5000", "0.5100", "0.5200", "0.6000", "0.6100"]
+
+
 def seeded(grammar: str, condition: str, seed: int, auroc: float, rate: float) -> dict:
     out = completed(grammar, condition, auroc, rate)
     out.update(seed=seed, run=f"{grammar}-{condition}-tiny")
