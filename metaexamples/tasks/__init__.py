@@ -23,6 +23,7 @@ methods train on and the shared eval_sets stage measures. Methods that need one 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
@@ -224,10 +225,22 @@ def make_task(cfg, tokenizer, cache: Path) -> Task:
 
 
 class JsonlSplitsData:
-    """The data half of a task whose data is rows in JSONL splits (`self.splits`, a
-    data.jsonl_splits.JsonlSplits): where it is, loading it, its summary and its rows."""
+    """The data half of a task whose data is rows in JSONL splits (`splits`, a
+    data.jsonl_splits.JsonlSplits): where it is, loading it, its summary and its rows. The
+    task provides `_folder()` and `data_description()`; its `prepare_data` calls
+    `self.splits.prepare`."""
 
-    splits: JsonlSplits
+    def _folder(self) -> Path:
+        """The data folder for this config (`data.cache.keyed_folder`)."""
+        raise NotImplementedError
+
+    def data_description(self) -> str:
+        """What the data is, for the error when it is missing (e.g. "task=prompts path=...")."""
+        raise NotImplementedError
+
+    @cached_property
+    def splits(self) -> JsonlSplits:
+        return JsonlSplits(self._folder, self.data_description)
 
     @property
     def folder(self) -> Path | None:

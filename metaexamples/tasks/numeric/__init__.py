@@ -21,9 +21,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from metaexamples.data.cache import keyed_folder
-from metaexamples.data.jsonl_splits import JsonlSplits
 from metaexamples.errors import ConfigError, check_key
-from metaexamples.tasks import ReportTable, Task
+from metaexamples.tasks import JsonlSplitsData, ReportTable, Task
 from metaexamples.tasks.numeric.config import NumericConfig
 
 # This task's data, training and evaluation modules are imported inside the methods that use
@@ -50,7 +49,7 @@ REPORT_COLUMNS = [
 ]
 
 
-class NumericTask(Task):
+class NumericTask(JsonlSplitsData, Task):
     name = "numeric"
     config_schema = NumericConfig
     model_kinds = ("numeric",)
@@ -67,7 +66,6 @@ class NumericTask(Task):
 
     def __init__(self, cfg, tokenizer=None, cache: Path | None = None) -> None:
         super().__init__(cfg, tokenizer, cache)
-        self.splits = JsonlSplits(self._folder, lambda: f"task=numeric dataset={self.cfg.task.dataset}")
         self._custom: list[dict] | None = None
 
     # -- identity -------------------------------------------------------------------------
@@ -171,9 +169,8 @@ class NumericTask(Task):
     def _folder(self) -> Path:
         return keyed_folder(self.cache, f"numeric-{self.cfg.task.dataset}", self.data_key())
 
-    @property
-    def folder(self) -> Path | None:
-        return self.splits.folder
+    def data_description(self) -> str:
+        return f"task=numeric dataset={self.cfg.task.dataset}"
 
     def prepare_data(self) -> Path:
         from metaexamples.tasks.numeric.data import make_numeric_splits
@@ -181,9 +178,6 @@ class NumericTask(Task):
         key = self.data_key()
         return self.splits.prepare(DATA_FORMAT, key, lambda: make_numeric_splits(
             key["dataset"], key["preset"], key["seed"], sizes=key["sizes"], spec=key["spec"]))
-
-    def load_data(self) -> Path:
-        return self.splits.load()
 
     def data_summary(self) -> dict:
         manifest = self.splits.manifest()
@@ -195,7 +189,7 @@ class NumericTask(Task):
         from metaexamples.tasks.numeric.data import answer_question
 
         if split != CUSTOM_SPLIT:
-            return self.splits.rows(split)
+            return super().rows(split)
         if self._custom is None:
             self._custom = [{"id": f"custom-{i:05d}", "dataset": self.cfg.task.dataset, "split": split,
                              "question": q, **answer_question(q)} for i, q in enumerate(self.cfg.task.questions)]

@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from metaexamples.data.cache import keyed_folder
-from metaexamples.data.jsonl_splits import JsonlSplits
 from metaexamples.data.mixing import completion_examples
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.tasks import JsonlSplitsData, Problem, ReportTable, SamplingSpec, SFTData, Verdict, VerifiedTask
@@ -55,10 +54,6 @@ class ProceduralTask(JsonlSplitsData, VerifiedTask):
                     ("test pass@10", "verify.test.pass@10"), ("ood accuracy", "verify.ood.accuracy"),
                     *[(f"test {k} {label}", f"verify.test.baseline.by_kind.{k}.{v}") for k in available()
                       for label, v in (("accuracy", "model_accuracy"), ("best constant", "accuracy"))]]
-
-    def __init__(self, cfg, tokenizer=None, cache: Path | None = None) -> None:
-        super().__init__(cfg, tokenizer, cache)
-        self.splits = JsonlSplits(self._folder, lambda: f"task=procedural kind={self.cfg.task.kind}")
 
     # -- identity -------------------------------------------------------------------------
     def run_name(self) -> str:
@@ -124,6 +119,9 @@ class ProceduralTask(JsonlSplitsData, VerifiedTask):
 
     def _folder(self) -> Path:
         return keyed_folder(self.cache, f"procedural-{self.cfg.task.kind}", self.data_key())
+
+    def data_description(self) -> str:
+        return f"task=procedural kind={self.cfg.task.kind}"
 
     def prepare_data(self) -> Path:
         key = self.data_key()

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
-from metaexamples.data.jsonl_splits import JsonlSplits
 from metaexamples.data.mixing import completion_examples
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.evaluation.metrics import verified_metrics
@@ -55,19 +54,7 @@ class QATask(JsonlSplitsData, VerifiedTask):
 
     eval_stages = {"eval_verify": "verify"}
 
-    def __init__(self, cfg, tokenizer=None, cache: Path | None = None) -> None:
-        super().__init__(cfg, tokenizer, cache)
-        self.splits = JsonlSplits(self._folder, self.data_description)
-
-    # -- what a subclass provides -----------------------------------------------------------
-    def _folder(self) -> Path:
-        """The data folder for this config (`data.cache.keyed_folder`)."""
-        raise NotImplementedError
-
-    def data_description(self) -> str:
-        """What the data is, for the error when it is missing (e.g. "task=prompts path=...")."""
-        raise NotImplementedError
-
+    # -- what a subclass provides (and _folder, data_description: JsonlSplitsData) -----------
     def system_prompt(self) -> str | None:
         return None
 
