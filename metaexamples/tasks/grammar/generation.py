@@ -97,46 +97,39 @@ def sample(model, tokenizer, bundle, dec, prompts: list[list[int]], batch_size: 
     out = []
     for i, (prompt, c) in enumerate(zip(prompts, completions)):
         at = c.stop_at
-        body = list(prompt[n_open:]) + c.tokens[:at] if at >= 0 else None
-        verdict, symbols = judge(body or [], at >= 0, symbol_of, language)
-        out.append({
-            "i": i,
-            "prompt_symbols": [symbol_of.get(t) for t in prompt[n_open:]],
-            "tokens": c.tokens,
-            "text": tokenizer.decode(c.tokens),
-            "verdict": verdict,
-            "symbols": symbols,
-            "length": len(body) if body is not None else None,
-            "novel": (tuple(symbols) not in known) if verdict == "valid" else None,
-            "logprob": c.logprob,
-            "stop": {"stop": "close"}.get(c.stop, c.stop),
-        })
+        body = list(prompt[n_open:]) + c.tokens[:at] if at >= 0 else []
+        verdict, symbols = judge(body, at >= 0, symbol_of, language)
+        out.append(sample_row(i, prompt, c.tokens, at, verdict, symbols, c.logprob, c.stop, n_open, symbol_of,
+                              tokenizer, known))
     return out
+
+
+def sample_row(i: int, prompt: list[int], tokens: list[int], stop_at: int, verdict: str, symbols, logprob: float,
+               stop: str, n_open: int, symbol_of: dict[int, int], tokenizer, known: frozenset) -> dict:
+    """One samples.jsonl row: length counts the prompt's seed symbols and every token before
+    the closing tag (None without one, stop_at < 0); a valid string is novel when not in `known`."""
+    return {
+        "i": i,
+        "prompt_symbols": [symbol_of.get(t) for t in prompt[n_open:]],
+        "tokens": tokens,
+        "text": tokenizer.decode(tokens),
+        "verdict": verdict,
+        "symbols": symbols,
+        "length": len(prompt) - n_open + stop_at if stop_at >= 0 else None,
+        "novel": (tuple(symbols) not in known) if verdict == "valid" else None,
+        "logprob": logprob,
+        "stop": {"stop": "close"}.get(stop, stop),
+    }
 
 
 def sample_rows(done: list, bundle, tokenizer, known: frozenset) -> list[dict]:
     """samples.jsonl's rows from eval_gen's verified rollouts: the verdict and symbol string
-    are the task's (`verify`); length counts the prompt's seed symbols and every token before
-    the closing tag (None without one)."""
+    are the task's (`verify`)."""
     symbol_of = {t: i for i, t in enumerate(bundle.symbol_ids)}
-    n_open = len(bundle.open_ids)
-    out = []
-    for i, r in enumerate(done):
-        at = find_subsequence(r.tokens, bundle.close_ids)
-        verdict, symbols = r.verdict.kind, r.verdict.extracted
-        out.append({
-            "i": i,
-            "prompt_symbols": [symbol_of.get(t) for t in r.problem.prompt_ids[n_open:]],
-            "tokens": r.tokens,
-            "text": tokenizer.decode(r.tokens),
-            "verdict": verdict,
-            "symbols": symbols,
-            "length": len(r.problem.prompt_ids) - n_open + at if at >= 0 else None,
-            "novel": (tuple(symbols) not in known) if verdict == "valid" else None,
-            "logprob": r.logprob,
-            "stop": {"stop": "close"}.get(r.stop, r.stop),
-        })
-    return out
+    return [sample_row(i, r.problem.prompt_ids, r.tokens, find_subsequence(r.tokens, bundle.close_ids),
+                       r.verdict.kind, r.verdict.extracted, r.logprob, r.stop, len(bundle.open_ids), symbol_of,
+                       tokenizer, known)
+            for i, r in enumerate(done)]
 
 
 def run_eval_gen(task, model, tokenizer, run_dir: Path, tracker) -> dict:
