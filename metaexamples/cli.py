@@ -37,12 +37,11 @@ from metaexamples.paths import cache_dir  # noqa: E402
 from metaexamples.pipeline import check_eval_model, run_stages  # noqa: E402
 from metaexamples.rendering import fmt, get  # noqa: E402
 from metaexamples.results import Results  # noqa: E402
-from metaexamples.schemas import result_config  # noqa: E402
+from metaexamples.schemas import moved_key_message, result_config  # noqa: E402
 from metaexamples.sweep_jobs import override_values, sweep_plan  # noqa: E402
 from metaexamples.tasks import task_class  # noqa: E402
 from metaexamples.tracking import Tracker, start_tracker  # noqa: E402
 from metaexamples.training.checkpoint import check_resumable, latest_checkpoint  # noqa: E402
-from metaexamples.schemas import moved_key_message  # noqa: E402
 
 log = logging.getLogger("metaexamples")
 CONF_DIR = str(Path(__file__).resolve().parent / "conf")  # shipped in the package; conf/ at the repo root links here

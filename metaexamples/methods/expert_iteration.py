@@ -41,6 +41,7 @@ from typing import List, Optional
 
 from omegaconf import OmegaConf, open_dict
 
+from metaexamples.data.mixing import completion_examples
 from metaexamples.errors import ConfigError, check_key
 from metaexamples.evaluation.metrics import verified_metrics
 from metaexamples.evaluation.rollout import Rollout, novel_flags, rollout_rows, rollouts
@@ -49,21 +50,19 @@ from metaexamples.io import append_jsonl, file_sha256, read_json, read_jsonl, wr
 from metaexamples.launch import process_state
 from metaexamples.methods import Method
 from metaexamples.methods.curriculum import Curriculum, CurriculumConfig, check_curriculum
+from metaexamples.methods.diversity_report import diversity_report, sweep_rows
 from metaexamples.methods.ei_selection import (check_config_options, check_options, fine_tune_steps, select_diverse,
                                                selection_key, uses_diversity_options, with_replay)
+from metaexamples.methods.iteration_plot import plot_iterations
 from metaexamples.methods.polychromic import warm_start
 from metaexamples.methods.sft import load_trainable
+from metaexamples.models import load_model
 from metaexamples.schemas import train_result_config
-from metaexamples.tasks import VerifiedTask
+from metaexamples.tasks import ReportTable, VerifiedTask
 from metaexamples.tracking import Tracker, flatten
 from metaexamples.training import BlockBatches, apply_lora, train_loop
 from metaexamples.training.checkpoint import config_differences
 from metaexamples.training.loss import CausalLMLoss
-from metaexamples.data.mixing import completion_examples
-from metaexamples.models import load_model
-from metaexamples.tasks import ReportTable
-from metaexamples.methods.iteration_plot import plot_iterations
-from metaexamples.methods.diversity_report import diversity_report, sweep_rows
 
 log = logging.getLogger(__name__)
 
@@ -357,14 +356,12 @@ class ExpertIteration(Method):
     @staticmethod
     def _examples(rows: list[dict], tokenizer, block_size: int):
         """Selected rows -> SFTData: prompt + completion, only the completion scored."""
-
         return completion_examples([(r["prompt_ids"], r["completion_ids"]) for r in rows], block_size, tokenizer,
                                    key="method.block_size")
 
     def _fine_tune(self, cfg, task, model, tokenizer, data, folder: Path, steps: int) -> dict:
         """The training loop on `data` (SFTData; None = nothing to train on) for `steps`
         steps into folder/ (model/, train/metrics.jsonl)."""
-
         if data is None:  # nothing passed: the model stays as it is
             self._publish(None, model, tokenizer, folder / "model")
             return {"steps": 0, "final_loss": None}
@@ -382,7 +379,6 @@ class ExpertIteration(Method):
 
     @staticmethod
     def _load(cfg, task, path: str):
-
         model = load_model(OmegaConf.merge(cfg.model, {"path": path}), task.tokenizer, task.cache)
         return model
 
@@ -484,7 +480,6 @@ class ExpertIteration(Method):
     # -- report -----------------------------------------------------------------------------
     @classmethod
     def report_tables(cls) -> list:
-
         return [ReportTable("Expert Iteration", "train", [
             ("Run", "run"), ("Task", "task"), ("Control", "train.control"), ("Style", "train.style"),
             ("Iterations", "train.iterations"), ("Train Acc (0)", "train.first.train/accuracy"),
@@ -494,10 +489,8 @@ class ExpertIteration(Method):
 
     @classmethod
     def report_plots(cls, rows: list[dict], out_dir: Path) -> list[str]:
-
         plots = plot_iterations(rows, out_dir / "iterations.png")
         if any((r.get("train") or {}).get("budget") for r in rows):  # arms of equal sampled completions
-
             plots += diversity_report(sweep_rows(rows, out_dir), out_dir)
         return plots
 

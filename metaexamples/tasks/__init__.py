@@ -29,10 +29,10 @@ from typing import ClassVar
 
 from metaexamples.data.jsonl_splits import JsonlSplits
 from metaexamples.data.mixing import SFTData
-from metaexamples.evaluation.problems import Problem, SamplingSpec, Verdict
 from metaexamples.errors import ConfigError
-from metaexamples.registry import Registry
+from metaexamples.evaluation.problems import Problem, SamplingSpec, Verdict
 from metaexamples.launch import process_state
+from metaexamples.registry import Registry
 from metaexamples.training import BlockBatches
 from metaexamples.training.loss import CausalLMLoss
 
@@ -132,7 +132,6 @@ class Task:
         tokens; `objective(model)` is an nn.Module whose forward(*batch) is the loss. Default:
         BlockBatches of `sft_data()` under the next-token loss; a task with its own models
         (task=numeric) supplies its own."""
-
         t, data = cfg.train, self.sft_data()
         batches = BlockBatches(data.blocks, int(t.batch_size), int(t.grad_accum), process_state().num_processes,
                                int(cfg.seed), labels=data.labels)

@@ -27,8 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from metaexamples.errors import ConfigError
-from metaexamples.io import honour_umask, with_filename
-from metaexamples.io import write_json
+from metaexamples.io import honour_umask, with_filename, write_json
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 META = "checkpoint.json"
@@ -101,7 +100,6 @@ def save_checkpoint(accelerator, model, tokenizer, root: Path, step: int, keep: 
         accelerator.save_state(str(tmp / "state"), safe_serialization=True)
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-
             honour_umask(tmp / "state")  # accelerate writes its weight copies (LoRA, FSDP) 0600
             files = {p.relative_to(tmp).as_posix(): p.stat().st_size for p in sorted(tmp.rglob("*")) if p.is_file()}
             write_json(tmp / META, {"step": step, "config": config, "files": files})

@@ -34,12 +34,12 @@ from typing import Callable, Sequence
 import torch
 
 from metaexamples.io import append_jsonl, read_jsonl, write_text
+from metaexamples.launch import on_cpu
 from metaexamples.schemas import train_result_config
 from metaexamples.training.checkpoint import (check_resumable, checkpoint_step, export_final, latest_checkpoint,
                                               load_state, remove_checkpoints, save_checkpoint,
                                               share_weights_with_hf_folder)
 from metaexamples.training.optim import build_optimizer, build_scheduler
-from metaexamples.launch import on_cpu
 
 log = logging.getLogger(__name__)
 

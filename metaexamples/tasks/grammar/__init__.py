@@ -92,12 +92,10 @@ class GrammarTask(VerifiedTask):
 
     @classmethod
     def report_plots(cls, rows: list[dict], out_dir: Path) -> list[str]:
-
         return grammar_plots(rows, out_dir)
 
     @classmethod
     def report_sections(cls, rows: list[dict]) -> list:
-
         return sections(rows)
 
     @classmethod
@@ -140,13 +138,11 @@ class GrammarTask(VerifiedTask):
 
     # -- data -----------------------------------------------------------------------------
     def prepare_data(self) -> Path:
-
         folder = run_data_stage(self.cfg, self.tokenizer, self.cache)
         self.bundle = load_bundle(folder)
         return folder
 
     def load_data(self) -> Path:
-
         folder = data_folder(self.cfg, self.tokenizer, self.cache)
         if not (folder / "manifest.json").exists():
             raise ConfigError(
@@ -175,7 +171,6 @@ class GrammarTask(VerifiedTask):
         prefix is as frequent as in the training data)."""
         b, k = self.bundle, int(self.cfg.task.seed_symbols)
         if split == "gen":
-
             symbol_of = {t: i for i, t in enumerate(b.symbol_ids)}
             prompts = make_prompts(b, int(self.cfg.task.n_samples), k, int(self.cfg.seed), b.split("train"))
             return [Problem(id=f"gen-{i}", prompt_ids=p,
@@ -207,7 +202,6 @@ class GrammarTask(VerifiedTask):
         """validity_rate, failure kinds, novel_valid (valid, not a training string and not one
         the method fine-tuned on (`seen`): a loop that only memorises, the data or its own
         selections, shows here) and unique_valid, as eval_gen defines them."""
-
         valid = [tuple(r["extracted"]) for r in rows if r["verdict"] == "valid"]
         known = self.known_outputs(seen)
         novel = [s for s in valid if s not in known]
@@ -221,7 +215,6 @@ class GrammarTask(VerifiedTask):
 
     def verify(self, problem: Problem, completion_ids: list[int]) -> Verdict:
         """valid (reward 1) or the first failure kind (reward 0), as eval_gen judges."""
-
         b = self.bundle
         symbol_of = {t: i for i, t in enumerate(b.symbol_ids)}
         at = find_subsequence(completion_ids, b.close_ids)
@@ -241,12 +234,10 @@ class GrammarTask(VerifiedTask):
         check_symbols(tokenizer, model, self.bundle)
 
     def monitor(self, batch_size: int, eval_batches: int):
-
         return Monitor(self.bundle, batch_size, eval_batches)
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate(self, stage: str, model, tokenizer, run_dir: Path, tracker) -> dict:
-
         if stage == "eval_gen":
             return run_eval_gen(self, model, tokenizer, run_dir, tracker)
         return run_eval_ppl(self.cfg, self.bundle, model, tokenizer, run_dir, tracker)

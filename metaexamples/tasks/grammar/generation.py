@@ -28,8 +28,8 @@ from collections import Counter
 from functools import partial
 from pathlib import Path
 
-from metaexamples.evaluation import plots
 from metaexamples.errors import ConfigError
+from metaexamples.evaluation import plots
 from metaexamples.evaluation.decoding import CLOSE_MARGIN, check_decoding
 from metaexamples.evaluation.rollout import rollouts
 from metaexamples.evaluation.sampling import find_subsequence, sample_completions

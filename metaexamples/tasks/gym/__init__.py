@@ -22,8 +22,8 @@ from metaexamples.errors import check_key
 from metaexamples.tasks import ReportTable, Verdict
 from metaexamples.tasks.gym import library
 from metaexamples.tasks.gym.config import GymConfig
-from metaexamples.tasks.prompts.qa import SPLITS, QATask, graded
 from metaexamples.tasks.gym.splits import make_splits
+from metaexamples.tasks.prompts.qa import SPLITS, QATask, graded
 
 DATA_FORMAT = 2  # bump when the drawn rows change for the same config (2: levels uniform over rows)
 
@@ -168,7 +168,6 @@ class GymTask(QATask):
         return keyed_folder(self.cache, "gym-" + "+".join(mixture_of(self.cfg.task))[:60], self.data_key())
 
     def prepare_data(self) -> Path:
-
         key = self.data_key()
         return self.splits.prepare(DATA_FORMAT, key, lambda: make_splits(
             key["datasets"], key["config"], key["levels"], key["ood_levels"] or [None], key["sizes"], key["seed"]))

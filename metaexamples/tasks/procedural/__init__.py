@@ -16,6 +16,7 @@ from pathlib import Path
 from metaexamples.data.cache import keyed_folder
 from metaexamples.data.mixing import completion_examples
 from metaexamples.errors import ConfigError, check_key
+from metaexamples.sandbox import Sandbox
 from metaexamples.tasks import JsonlSplitsData, Problem, ReportTable, SamplingSpec, SFTData, Verdict, VerifiedTask
 from metaexamples.tasks.procedural.answers import ANSWER_FORMATS, question_prompt, target_text
 from metaexamples.tasks.procedural.config import ProceduralConfig
@@ -23,7 +24,6 @@ from metaexamples.tasks.procedural.evaluate import run_eval_verify
 from metaexamples.tasks.procedural.kinds import available
 from metaexamples.tasks.procedural.splits import _difficulty_range, make_splits
 from metaexamples.tasks.procedural.verifier import verify_texts
-from metaexamples.sandbox import Sandbox
 
 SPLITS = ("train", "val", "test", "ood")
 DATA_FORMAT = 2  # bump when the generated problems change for the same config (2: hidden inputs, exact shares)
@@ -74,7 +74,6 @@ class ProceduralTask(JsonlSplitsData, VerifiedTask):
 
     @classmethod
     def check_config(cls, cfg) -> None:
-
         t = cfg.task
         check_key(t.kind in KIND_CHOICES, "task.kind", f"unknown {t.kind!r}; available: {', '.join(KIND_CHOICES)}")
         check_key(t.answer in ANSWER_FORMATS, "task.answer",
@@ -102,7 +101,6 @@ class ProceduralTask(JsonlSplitsData, VerifiedTask):
         check_key(t.workers >= 0, "task.workers", f"must be >= 0, got {t.workers}")
         _check_nonempty(t)
         if t.sandbox == "bubblewrap":  # asked for explicitly: refuse now, not after training
-
             Sandbox(backend="bubblewrap", workers=1).close()
 
     # -- data -----------------------------------------------------------------------------
@@ -139,7 +137,6 @@ class ProceduralTask(JsonlSplitsData, VerifiedTask):
         return fmt == "chat"
 
     def prompt_ids(self, row: dict) -> list[int]:
-
         text = question_prompt(row, self.cfg.task.answer)
         if self.use_chat():
             text = self.tokenizer.apply_chat_template([{"role": "user", "content": text}],
@@ -156,7 +153,6 @@ class ProceduralTask(JsonlSplitsData, VerifiedTask):
 
     def reference_completion(self, problem: Problem) -> list[int]:
         """The reference answer (or program, fenced) and EOS: what warm start trains on."""
-
         text = target_text(problem.meta["row"], self.cfg.task.answer)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
 
@@ -170,7 +166,6 @@ class ProceduralTask(JsonlSplitsData, VerifiedTask):
         return self.verify_many([problem], [completion_ids])[0]
 
     def verify_many(self, problems: list[Problem], completions: list[list[int]]) -> list[Verdict]:
-
         texts = [self.tokenizer.decode(c, skip_special_tokens=True) for c in completions]
         return verify_texts(self.cfg.task, [p.meta["row"] for p in problems], texts)
 
@@ -178,7 +173,6 @@ class ProceduralTask(JsonlSplitsData, VerifiedTask):
     def sft_data(self) -> SFTData:
         """Warm start: each training problem's prompt and reference target (the answer, or the
         reference program in a fence), EOS-terminated; only the target is scored."""
-
         pairs = [(p.prompt_ids, self.reference_completion(p)) for p in self.problems("train")]
         if not pairs:
             raise ConfigError("task.n_train: the warm-start set is empty; raise task.n_train")
@@ -186,7 +180,6 @@ class ProceduralTask(JsonlSplitsData, VerifiedTask):
 
     # -- evaluation -----------------------------------------------------------------------
     def evaluate(self, stage: str, model, tokenizer, run_dir: Path, tracker) -> dict:
-
         self.tokenizer = tokenizer
         return run_eval_verify(self, model, run_dir, tracker)
 
